@@ -1,4 +1,12 @@
-"""facenet-tf: FaceNet (Schroff, Kalenichenko, Philbin, CVPR 2015) in TensorFlow 2 / Keras 3."""
+"""facenet-tf: FaceNet (Schroff, Kalenichenko, Philbin, CVPR 2015) in TensorFlow 2 / Keras 3.
+
+Public API::
+
+    vectors = facenet_tf.embed(images)             # float32 [N, 128] unit vectors
+    same, d = facenet_tf.verify("a.jpg", "b.jpg")  # squared-L2 threshold decision
+    facenet_tf.identify(queries, gallery, labels)  # k-NN with an "unknown" answer
+    facenet_tf.cluster(images)                     # agglomerative by default
+"""
 
 __version__ = "0.1.0"
 
@@ -11,10 +19,28 @@ from facenet_tf.errors import (  # noqa: E402
     ModelNotFoundError,
     NoFaceError,
 )
-from facenet_tf.models.registry import create_model, get_model_info, list_models  # noqa: E402
+from facenet_tf.inference import (  # noqa: E402
+    Embedder,
+    FaceNotFoundWarning,
+    distance,
+    embed,
+    get_embedder,
+    load_model,
+)
+from facenet_tf.io.images import read_image  # noqa: E402
+from facenet_tf.models.registry import (  # noqa: E402
+    create_model,
+    default_model_name,
+    get_model_info,
+    list_models,
+    register_model,
+)
+from facenet_tf.tasks import cluster, default_threshold, identify, verify  # noqa: E402
 
 __all__ = [
+    "Embedder",
     "FaceNetError",
+    "FaceNotFoundWarning",
     "ImageReadError",
     "ImageTooLargeError",
     "InvalidInputError",
@@ -22,7 +48,17 @@ __all__ = [
     "ModelNotFoundError",
     "NoFaceError",
     "__version__",
+    "cluster",
     "create_model",
-    "get_model_info",
+    "default_model_name",
+    "default_threshold",
+    "distance",
+    "embed",
+    "get_embedder",
+    "identify",
     "list_models",
+    "load_model",
+    "read_image",
+    "register_model",
+    "verify",
 ]

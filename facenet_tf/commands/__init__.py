@@ -1,0 +1,1 @@
+"""absl binaries behind the facenet-tf subcommands (flags -> facenet_tf.cli_lib)."""

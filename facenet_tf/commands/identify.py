@@ -1,0 +1,49 @@
+"""``facenet-tf identify``: nearest gallery identity for each query photo.
+
+The gallery is a ``{identity}/{image}`` folder tree. Output rows: query, label (or
+"unknown"), distance, and the k neighbours as JSON.
+"""
+
+import json
+
+from absl import app, flags
+
+_QUERY = flags.DEFINE_list("query", None, "Query image files and/or folders.")
+_GALLERY = flags.DEFINE_string("gallery_dir", None, "Folder of identity folders.")
+_OUTPUT = flags.DEFINE_string("output", "identities.csv", "Output file: .csv or .json.")
+_MODEL = flags.DEFINE_string("model", None, "Registered model name or .keras path.")
+_K = flags.DEFINE_integer("k", 1, "Neighbours to report.", lower_bound=1)
+_THRESHOLD = flags.DEFINE_float("threshold", None, "Squared-L2 'unknown' threshold.")
+_BATCH = flags.DEFINE_integer("batch_size", 64, "Images per forward pass.", lower_bound=1)
+_ALIGNED = flags.DEFINE_bool("aligned", False, "Inputs are aligned crops: skip detection.")
+flags.mark_flags_as_required(["query", "gallery_dir"])
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    from facenet_tf import cli_lib
+    from facenet_tf.tasks import identify
+
+    g_paths, g_labels = cli_lib.gallery_from_folders(_GALLERY.value)
+    g_done, g_vec, g_fail = cli_lib.embed_files(g_paths, _MODEL.value, _BATCH.value, _ALIGNED.value)
+    label_of = dict(zip(map(str, g_paths), g_labels, strict=True))
+    labels = [label_of[str(p)] for p in g_done]
+    q_paths = cli_lib.collect_images(_QUERY.value)
+    q_done, q_vec, q_fail = cli_lib.embed_files(q_paths, _MODEL.value, _BATCH.value, _ALIGNED.value)
+    results = identify(
+        q_vec, g_vec, labels, k=_K.value, threshold=_THRESHOLD.value, model=_MODEL.value
+    )
+    rows = [
+        [str(p), r["label"], r["distance"], json.dumps(r["neighbors"])]
+        for p, r in zip(q_done, results, strict=True)
+    ]
+    cli_lib.write_rows(_OUTPUT.value, ["query", "label", "distance", "neighbors"], rows)
+    manifest = cli_lib.write_failures(_OUTPUT.value, g_fail + q_fail)
+    print(f"identified {len(rows)} queries against {len(g_done)} gallery images -> {_OUTPUT.value}")
+    if manifest:
+        print(f"{len(g_fail) + len(q_fail)} images failed -> {manifest}")
+
+
+if __name__ == "__main__":
+    app.run(main)

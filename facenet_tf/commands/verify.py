@@ -1,0 +1,34 @@
+"""``facenet-tf verify``: same person or not, for two photos. Prints JSON."""
+
+import json
+
+from absl import app, flags
+
+_A = flags.DEFINE_string("a", None, "First image.")
+_B = flags.DEFINE_string("b", None, "Second image.")
+_MODEL = flags.DEFINE_string("model", None, "Registered model name or .keras path.")
+_THRESHOLD = flags.DEFINE_float("threshold", None, "Squared-L2 threshold (default: calibrated).")
+_ALIGNED = flags.DEFINE_bool("aligned", False, "Inputs are aligned crops: skip detection.")
+flags.mark_flags_as_required(["a", "b"])
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    from facenet_tf.tasks import default_threshold, verify
+
+    same, dist = verify(
+        _A.value, _B.value, threshold=_THRESHOLD.value, model=_MODEL.value, aligned=_ALIGNED.value
+    )
+    threshold = (
+        _THRESHOLD.value if _THRESHOLD.value is not None else default_threshold(_MODEL.value)
+    )
+    print(
+        json.dumps(
+            {"a": _A.value, "b": _B.value, "same": same, "distance": dist, "threshold": threshold}
+        )
+    )
+
+
+if __name__ == "__main__":
+    app.run(main)

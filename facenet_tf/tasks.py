@@ -1,0 +1,193 @@
+"""The three tasks on one embedding: verification, identification and clustering."""
+
+from __future__ import annotations
+
+import json
+import os
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import keras
+import numpy as np
+
+from facenet_tf.errors import InvalidInputError
+from facenet_tf.inference import distance, embed, get_embedder
+
+# Used for a model that has no calibrated threshold: the paper's LFW threshold.
+PAPER_THRESHOLD = 1.242
+UNKNOWN = "unknown"
+
+
+@cache
+def _thresholds() -> dict[str, float]:
+    text = resources.files("facenet_tf.pretrained").joinpath("thresholds.json").read_text()
+    return {k: float(v["threshold"]) for k, v in json.loads(text).items()}
+
+
+def default_threshold(model: str | os.PathLike | keras.Model | None = None) -> float:
+    """The squared-L2 threshold calibrated for ``model`` on LFW view-1 DevTrain pairs.
+
+    Falls back to the paper's 1.242 for models that have not been calibrated.
+    """
+    return _thresholds().get(get_embedder(model).name, PAPER_THRESHOLD)
+
+
+def _as_embeddings(x: Any, model, aligned: bool, name: str) -> np.ndarray:
+    """Float arrays of rank 1 or 2 whose last axis is D are embeddings; anything else images."""
+    embedder = get_embedder(model)
+    if isinstance(x, np.ndarray) and np.issubdtype(x.dtype, np.floating):
+        if x.ndim == 1 or (x.ndim == 2 and x.shape[-1] == embedder.embedding_dim):
+            vectors = np.atleast_2d(x).astype(np.float32)
+            if vectors.shape[-1] != embedder.embedding_dim:
+                raise InvalidInputError(
+                    f"{name}: embedding of size {vectors.shape[-1]}, model {embedder.name!r} "
+                    f"makes {embedder.embedding_dim}"
+                )
+            if not np.isfinite(vectors).all():
+                raise InvalidInputError(f"{name}: embeddings contain NaN or infinite values")
+            return vectors
+    return embed(x, model=embedder, aligned=aligned)
+
+
+def verify(
+    a: Any,
+    b: Any,
+    threshold: float | None = None,
+    model: str | os.PathLike | keras.Model | None = None,
+    aligned: bool = False,
+) -> tuple[bool, float]:
+    """Decides whether two faces show the same person.
+
+    Args:
+        a: one face: an image path, an image array, or an embedding [D].
+        b: the other face, likewise.
+        threshold: squared-L2 decision threshold; None uses ``default_threshold(model)``.
+        model: as in ``embed``.
+        aligned: as in ``embed`` (for image inputs).
+
+    Returns:
+        (same, distance): ``distance <= threshold`` and the squared L2 distance.
+    """
+    ea = _as_embeddings(a, model, aligned, "a")
+    eb = _as_embeddings(b, model, aligned, "b")
+    if len(ea) != 1 or len(eb) != 1:
+        raise InvalidInputError(
+            f"verify compares one face with one face; got {len(ea)} and {len(eb)}"
+        )
+    t = default_threshold(model) if threshold is None else float(threshold)
+    d = float(distance(ea[0], eb[0]))
+    return d <= t, d
+
+
+def identify(
+    queries: Any,
+    gallery_embeddings: np.ndarray,
+    gallery_labels: Any,
+    k: int = 1,
+    threshold: float | None = None,
+    model: str | os.PathLike | keras.Model | None = None,
+    aligned: bool = False,
+) -> list[dict]:
+    """k-nearest-neighbour identification against a gallery, with an "unknown" answer.
+
+    Args:
+        queries: images (as in ``embed``) or embeddings [Q, D].
+        gallery_embeddings: float [G, D].
+        gallery_labels: G labels (any JSON-friendly values).
+        k: neighbours returned per query.
+        threshold: a nearest neighbour farther than this (squared L2) gives "unknown";
+            None uses ``default_threshold(model)``.
+        model, aligned: as in ``embed``.
+
+    Returns:
+        One dict per query: ``label`` (the nearest gallery label, or "unknown"),
+        ``distance`` (to the nearest) and ``neighbors``: k (label, distance) pairs.
+    """
+    gallery = np.asarray(gallery_embeddings, dtype=np.float32)
+    labels = list(gallery_labels)
+    if gallery.ndim != 2 or len(gallery) == 0:
+        raise InvalidInputError(
+            f"gallery_embeddings: expected [G, D] with G > 0, got {gallery.shape}"
+        )
+    if len(labels) != len(gallery):
+        raise InvalidInputError(
+            f"gallery_labels: {len(labels)} labels for {len(gallery)} gallery embeddings"
+        )
+    if not np.isfinite(gallery).all():
+        raise InvalidInputError("gallery_embeddings: contain NaN or infinite values")
+    if not isinstance(k, int) or k < 1:
+        raise InvalidInputError(f"k must be a positive int, got {k!r}")
+    q = _as_embeddings(queries, model, aligned, "queries")
+    if q.shape[-1] != gallery.shape[-1]:
+        raise InvalidInputError(f"queries have D={q.shape[-1]}, gallery D={gallery.shape[-1]}")
+    t = default_threshold(model) if threshold is None else float(threshold)
+    k = min(k, len(gallery))
+    # |q - g|^2 = |q|^2 + |g|^2 - 2 q.g, clipped at 0 against rounding.
+    d = np.maximum(
+        (q * q).sum(1)[:, None] + (gallery * gallery).sum(1)[None, :] - 2.0 * q @ gallery.T, 0.0
+    )
+    order = np.argsort(d, axis=1, kind="stable")[:, :k]
+    results = []
+    for row, idx in zip(d, order, strict=True):
+        neighbors = [(labels[j], float(row[j])) for j in idx]
+        best_label, best_d = neighbors[0]
+        results.append(
+            {
+                "label": best_label if best_d <= t else UNKNOWN,
+                "distance": best_d,
+                "neighbors": neighbors,
+            }
+        )
+    return results
+
+
+CLUSTER_METHODS = ("agglomerative", "dbscan", "kmeans")
+
+
+def cluster(
+    images_or_embeddings: Any,
+    method: str = "agglomerative",
+    threshold: float | None = None,
+    n_clusters: int | None = None,
+    min_samples: int = 2,
+    model: str | os.PathLike | keras.Model | None = None,
+    aligned: bool = False,
+) -> np.ndarray:
+    """Groups faces by identity.
+
+    Args:
+        images_or_embeddings: images (as in ``embed``) or embeddings [N, D].
+        method: "agglomerative" (average linkage, as in the paper; cut at ``threshold``),
+            "dbscan" (eps from ``threshold``; noise gets label -1) or "kmeans" (needs
+            ``n_clusters``).
+        threshold: squared-L2 distance below which faces join; None uses
+            ``default_threshold(model)``.
+        n_clusters: fixed number of clusters (agglomerative, kmeans).
+        min_samples: DBSCAN's core-point size.
+        model, aligned: as in ``embed``.
+
+    Returns:
+        int [N] cluster labels (-1 = DBSCAN noise).
+    """
+    from sklearn.cluster import DBSCAN, AgglomerativeClustering, KMeans
+
+    if method not in CLUSTER_METHODS:
+        raise InvalidInputError(f"method must be one of {CLUSTER_METHODS}, got {method!r}")
+    x = _as_embeddings(images_or_embeddings, model, aligned, "images_or_embeddings")
+    if len(x) == 1:
+        return np.zeros(1, dtype=np.int64)
+    t = default_threshold(model) if threshold is None else float(threshold)
+    # scikit-learn works on Euclidean distances; our thresholds are squared L2.
+    eps = float(np.sqrt(t))
+    if method == "kmeans":
+        if not n_clusters:
+            raise InvalidInputError("method='kmeans' needs n_clusters")
+        return KMeans(n_clusters=n_clusters, n_init=10, random_state=0).fit_predict(x)
+    if method == "dbscan":
+        return DBSCAN(eps=eps, min_samples=min_samples).fit_predict(x)
+    if n_clusters:
+        algo = AgglomerativeClustering(n_clusters=n_clusters, linkage="average")
+    else:
+        algo = AgglomerativeClustering(n_clusters=None, distance_threshold=eps, linkage="average")
+    return algo.fit_predict(x).astype(np.int64)

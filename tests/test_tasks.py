@@ -1,0 +1,80 @@
+"""verify / identify / cluster on hand-made embeddings (no model forward needed)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import facenet_tf
+from facenet_tf.inference import Embedder
+from tests.test_inference import _model
+
+
+@pytest.fixture(scope="module")
+def embedder() -> Embedder:
+    return Embedder(_model())  # D = 8
+
+
+def _unit(v):
+    v = np.asarray(v, np.float32)
+    return v / np.linalg.norm(v, axis=-1, keepdims=True)
+
+
+def test_verify_on_embeddings(embedder):
+    a = _unit([1, 0, 0, 0, 0, 0, 0, 0])
+    b = _unit([1, 1, 0, 0, 0, 0, 0, 0])  # |a - b|^2 = 2 - 2 cos45 = 0.5858
+    same, d = facenet_tf.verify(a, b, threshold=0.6, model=embedder)
+    assert same and d == pytest.approx(2 - np.sqrt(2), abs=1e-5)
+    same, _ = facenet_tf.verify(a, b, threshold=0.5, model=embedder)
+    assert not same
+
+
+def test_verify_rejects_batches_and_wrong_sizes(embedder):
+    with pytest.raises(ValueError, match="one face"):
+        facenet_tf.verify(
+            np.eye(8, dtype=np.float32)[:2], np.eye(8, dtype=np.float32)[0], model=embedder
+        )
+    with pytest.raises(ValueError, match="size"):
+        facenet_tf.verify(np.ones(5, np.float32), np.ones(8, np.float32), model=embedder)
+
+
+def test_identify_nearest_and_unknown(embedder):
+    gallery = np.eye(8, dtype=np.float32)[:3]  # labels x, y, z on three axes
+    queries = np.stack([_unit([0.9, 0.1, 0, 0, 0, 0, 0, 0]), _unit([0, 0, 0, 1, 0, 0, 0, 0])])
+    res = facenet_tf.identify(queries, gallery, ["x", "y", "z"], k=2, threshold=1.0, model=embedder)
+    assert res[0]["label"] == "x"
+    assert [n[0] for n in res[0]["neighbors"]] == ["x", "y"]
+    expected = float(np.sum((queries[0] - gallery[0]) ** 2))
+    assert res[0]["distance"] == pytest.approx(expected, abs=1e-5)
+    assert res[1]["label"] == "unknown" and res[1]["distance"] == pytest.approx(2.0, abs=1e-5)
+
+
+def test_identify_validates_gallery(embedder):
+    with pytest.raises(ValueError, match="labels"):
+        facenet_tf.identify(
+            np.eye(8, dtype=np.float32)[:1], np.eye(8, dtype=np.float32), ["a"], model=embedder
+        )
+    with pytest.raises(ValueError, match="NaN"):
+        facenet_tf.identify(
+            np.eye(8, dtype=np.float32)[:1],
+            np.full((2, 8), np.nan, np.float32),
+            ["a", "b"],
+            model=embedder,
+        )
+
+
+@pytest.mark.parametrize("method", ["agglomerative", "dbscan", "kmeans"])
+def test_cluster_separates_tight_identities(embedder, method):
+    rng = np.random.default_rng(1)
+    centres = np.eye(8, dtype=np.float32)[:3]
+    x = _unit(np.repeat(centres, 5, axis=0) + 0.05 * rng.normal(size=(15, 8)).astype(np.float32))
+    labels = facenet_tf.cluster(
+        x,
+        method=method,
+        threshold=0.5,
+        n_clusters=3 if method == "kmeans" else None,
+        model=embedder,
+    )
+    truth = np.repeat([0, 1, 2], 5)
+    # Same partition up to renaming: labels and truth define the same pairs.
+    assert ((labels[:, None] == labels[None]) == (truth[:, None] == truth[None])).all()

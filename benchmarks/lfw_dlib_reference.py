@@ -46,9 +46,6 @@ from absl import app, flags  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from facenet_tf.eval import pairs as pairs_lib  # noqa: E402
-from facenet_tf.eval import verification  # noqa: E402
-
 _SHARED = REPO.parent / "shared" / "data" / "lfw"
 _RESULTS = REPO / "benchmarks" / "results"
 LFW_DIR = flags.DEFINE_string("lfw_dir", str(_SHARED / "lfw-deepfunneled"), "LFW image tree.")
@@ -93,7 +90,9 @@ def _central(rects, width: int, height: int):
     cx, cy = width / 2.0, height / 2.0
     return min(
         rects,
-        key=lambda r: ((r.left() + r.right()) / 2 - cx) ** 2 + ((r.top() + r.bottom()) / 2 - cy) ** 2,
+        key=lambda r: (
+            ((r.left() + r.right()) / 2 - cx) ** 2 + ((r.top() + r.bottom()) / 2 - cy) ** 2
+        ),
     )
 
 
@@ -219,7 +218,7 @@ def set_to_set_demo(entries: dict[str, dict], min_images: int = 4, seed: int = 0
     Both set distances (mean of pairwise distances; distance of the mean descriptors) go
     through the same 10-fold protocol.
     """
-    from facenet_tf.eval import set_verification
+    from facenet_tf.eval import set_verification, verification
 
     by_id: dict[str, list[np.ndarray]] = {}
     for name in sorted(entries):
@@ -254,6 +253,11 @@ def set_to_set_demo(entries: dict[str, dict], min_images: int = 4, seed: int = 0
 
 def main(argv: list[str]) -> None:
     del argv
+    # Imported here, not at module level: the spawned workers re-import this module and
+    # need only dlib, not the package (which loads TensorFlow).
+    from facenet_tf.eval import pairs as pairs_lib
+    from facenet_tf.eval import verification
+
     start = time.time()
     lfw_dir = Path(LFW_DIR.value)
     pair_list = pairs_lib.read_lfw_pairs(PAIRS.value)
@@ -277,9 +281,9 @@ def main(argv: list[str]) -> None:
     multi = sum(entries[r]["num_detections"] > 1 for r in rel)
     fixed = verification.accuracy_at(d, pair_list.issame, 0.6)
     report = {
-        "pipeline": "dlib frontal detector (upsample %d) + 5-point shape predictor + "
-        "get_face_chip(size=150, padding=0.25) + dlib_face_recognition_resnet_model_v1, "
-        "no jitter; Euclidean distance on raw descriptors" % UPSAMPLE.value,
+        "pipeline": f"dlib frontal detector (upsample {UPSAMPLE.value}) + 5-point shape "
+        "predictor + get_face_chip(size=150, padding=0.25) + "
+        "dlib_face_recognition_resnet_model_v1, no jitter; Euclidean distance on raw descriptors",
         "dlib_version": __import__("dlib").__version__,
         "pairs": PAIRS.value,
         "images_described": len(rel),

@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 import keras
+import tensorflow as tf
 from keras import ops
+
+
+def _same_padding(size, kernel: int, stride: int):
+    """TensorFlow's "same" padding (before, after) for a static int or dynamic size."""
+    out = (size + stride - 1) // stride
+    total = (out - 1) * stride + kernel - size
+    total = max(total, 0) if isinstance(total, int) else tf.maximum(total, 0)
+    return total // 2, total - total // 2
 
 
 def _pair(value: int | tuple[int, int] | list[int], name: str) -> tuple[int, int]:
@@ -23,8 +32,9 @@ class L2Pooling2D(keras.layers.Layer):
     The FaceNet paper's NN2 uses "L2 pooling (spatial L2 norm instead of max)". The
     window sum is taken over zero-padded input (``padding="same"``), so border windows
     sum fewer real values, exactly as a norm of the zero-extended map would. The sum is
-    computed as a depthwise convolution with a kernel of ones, which handles any stride
-    and padding and exports to TFLite as one builtin op.
+    computed as explicit zero padding, a "valid" average pool and a multiplication by
+    the window area (TensorFlow's "same" average pool would divide border windows by
+    their count of real values instead); all three export to TFLite as builtin ops.
 
     The square root is zero-safe: windows whose sum of squares is below ``epsilon``
     (all-zero windows are common after ReLU) output ``sqrt(epsilon)`` and pass no
@@ -65,12 +75,17 @@ class L2Pooling2D(keras.layers.Layer):
         self.epsilon = float(epsilon)
 
     def call(self, inputs):
-        x = ops.cast(inputs, "float32")
-        channels = x.shape[-1]
-        kernel = ops.ones((*self.pool_size, channels, 1), dtype="float32")
-        sum_sq = ops.depthwise_conv(
-            ops.square(x), kernel, strides=self.strides, padding=self.padding
-        )
+        x = ops.square(ops.cast(inputs, "float32"))
+        if self.padding == "same":
+            height = x.shape[1] if x.shape[1] is not None else tf.shape(x)[1]
+            width = x.shape[2] if x.shape[2] is not None else tf.shape(x)[2]
+            pads = [
+                _same_padding(size, k, s)
+                for size, k, s in zip((height, width), self.pool_size, self.strides, strict=True)
+            ]
+            x = tf.pad(x, [[0, 0], list(pads[0]), list(pads[1]), [0, 0]])
+        area = self.pool_size[0] * self.pool_size[1]
+        sum_sq = tf.nn.avg_pool2d(x, self.pool_size, self.strides, "VALID") * float(area)
         out = ops.sqrt(ops.maximum(sum_sq, self.epsilon))
         return ops.cast(out, self.compute_dtype)
 

@@ -42,9 +42,7 @@ class Maxout(keras.layers.Layer):
     def call(self, inputs):
         shape = ops.shape(inputs)
         channels = inputs.shape[-1]
-        grouped = ops.reshape(
-            inputs, (*shape[:-1], channels // self.num_pieces, self.num_pieces)
-        )
+        grouped = ops.reshape(inputs, (*shape[:-1], channels // self.num_pieces, self.num_pieces))
         return ops.max(grouped, axis=-1)
 
     def compute_output_shape(self, input_shape):

@@ -1,0 +1,10 @@
+"""Export of facenet-tf embedders for serving and on-device use.
+
+* ``export.saved_model``: a SavedModel for TF Serving with ``embed`` (uint8 faces ->
+  float32 unit vectors) and ``embed_quantized`` (-> int8 codes, 128 bytes per face).
+* ``export.tflite``: LiteRT flatbuffers (float32, float16, dynamic-range, full-integer
+  int8), each with a JSON sidecar stating the app-side contract.
+* ``export.parity``: size, latency, cosine-to-Keras and LFW accuracy of every variant.
+
+Importing this package has no side effects; the heavy modules load TensorFlow lazily.
+"""

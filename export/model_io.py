@@ -1,0 +1,143 @@
+"""What the exporters need from a model: the Keras model, its declared input and template.
+
+The LiteRT-facing forward pass (``litert_forward``) also lives here because it is the
+one place where export differs from the Keras graph, see ``l2_normalize_fusable``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+
+import keras
+from keras import ops
+
+from facenet_tf.errors import InvalidInputError, ModelNotFoundError
+
+EMBEDDING_LAYER = "embedding_l2"
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportModel:
+    """A Keras embedder plus the metadata an exported artifact has to carry.
+
+    Attributes:
+        model: Keras model, float32 [N, H, W, 3] pixels in [0, 255] -> float32 [N, D].
+        name: registry name (the Keras model's ``name``).
+        input_size: (H, W).
+        embedding_dim: D.
+        align_template: name of the alignment template producing its input crops, or
+            None when the model is not registered.
+        pixel_mean: per-channel offsets of its ``PixelNormalization`` layer, or None.
+        pixel_scale: per-channel multipliers of that layer, or None.
+    """
+
+    model: keras.Model
+    name: str
+    input_size: tuple[int, int]
+    embedding_dim: int
+    align_template: str | None
+    pixel_mean: list[float] | None
+    pixel_scale: list[float] | None
+
+
+def _per_channel(value) -> list[float]:
+    return [float(v) for v in value] if isinstance(value, list | tuple) else [float(value)] * 3
+
+
+def describe(model: keras.Model) -> ExportModel:
+    """Collects ``ExportModel`` metadata from a Keras model (registered or not).
+
+    Raises:
+        InvalidInputError: the model does not take [N, H, W, 3] images of a fixed size
+            or does not return [N, D].
+    """
+    from facenet_tf.layers.pixel_normalization import PixelNormalization
+    from facenet_tf.models.registry import get_model_info
+
+    shape = model.input_shape
+    if len(shape) != 4 or shape[-1] != 3 or shape[1] is None or shape[2] is None:
+        raise InvalidInputError(
+            f"model {model.name!r}: expected a fixed input shape [N, H, W, 3], got {shape}"
+        )
+    out_shape = model.output_shape
+    if len(out_shape) != 2 or out_shape[-1] is None:
+        raise InvalidInputError(f"model {model.name!r}: expected output [N, D], got {out_shape}")
+    try:
+        template: str | None = get_model_info(model.name).align_template
+    except ModelNotFoundError:
+        template = None
+    norm = next((la for la in model.layers if isinstance(la, PixelNormalization)), None)
+    return ExportModel(
+        model=model,
+        name=model.name,
+        input_size=(int(shape[1]), int(shape[2])),
+        embedding_dim=int(out_shape[-1]),
+        align_template=template,
+        pixel_mean=_per_channel(norm.mean) if norm is not None else None,
+        pixel_scale=_per_channel(norm.scale) if norm is not None else None,
+    )
+
+
+def load(name_or_path: str | os.PathLike) -> ExportModel:
+    """Loads a registered model (with its pretrained weights where it has them) or a
+    ``.keras`` file, and describes it."""
+    from facenet_tf.inference import load_model
+
+    return describe(load_model(name_or_path))
+
+
+def l2_normalize_fusable(x, epsilon: float = 1e-12):
+    """``x / max(|x|, sqrt(epsilon))`` along the last axis, written as
+    ``x * rsqrt(max(sum(x^2), epsilon))``.
+
+    Keras' ``UnitNormalization`` computes ``x * min(rsqrt(sum(x^2)), 1 / eps)``: the same
+    function, but the TFLite converter only recognises the form above as its
+    ``L2_NORMALIZATION`` op. Otherwise the head lowers to SQUARE / SUM / RSQRT / MINIMUM /
+    MUL, and SQUARE has no int8 kernel, which leaves a float island (DEQUANTIZE -> SQUARE ->
+    QUANTIZE) in a full-integer model. ``L2_NORMALIZATION`` runs in int8 with a fixed
+    output scale of 1/128, so int8 outputs are never clipped to a calibrated range.
+
+    Args:
+        x: float [N, D].
+        epsilon: floor of the squared norm (Keras uses 1e-12 on the norm; the two agree
+            for any vector with norm > 1e-6, i.e. every real embedding).
+
+    Returns:
+        float [N, D] unit vectors.
+    """
+    return x * ops.rsqrt(ops.maximum(ops.sum(ops.square(x), axis=-1, keepdims=True), epsilon))
+
+
+def litert_forward(model: keras.Model):
+    """The forward function that is converted to TFLite.
+
+    When the model ends in ``keras.layers.UnitNormalization`` (the registry convention),
+    that last layer is re-expressed with ``l2_normalize_fusable`` so it converts to one
+    ``L2_NORMALIZATION`` op (full-integer friendly); every other layer is the model's own.
+    A model that already ends in a fusable normalisation is used as is.
+
+    Returns:
+        A callable float32 [N, H, W, 3] -> float32 [N, D].
+    """
+    last = model.layers[-1]
+    is_unit_norm = type(last) is keras.layers.UnitNormalization
+    axis = last.axis if is_unit_norm else None
+    if is_unit_norm and axis in (-1, [-1], [len(last.input.shape) - 1]) and len(model.outputs) == 1:
+        features = keras.Model(model.inputs, last.input, name=f"{model.name}_features")
+        logging.info(
+            "export: %s's final UnitNormalization %r runs as the TFLite L2_NORMALIZATION op",
+            model.name,
+            last.name,
+        )
+
+        def forward(x):
+            return l2_normalize_fusable(ops.cast(features(x, training=False), "float32"))
+
+        return forward
+
+    def plain(x):
+        return ops.cast(model(x, training=False), "float32")
+
+    return plain

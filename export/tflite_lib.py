@@ -1,0 +1,270 @@
+"""TFLite conversion (float32, float16, dynamic-range, full-integer int8) for LiteRT.
+
+Every variant takes the aligned face as raw RGB pixels, [1, H, W, 3]: uint8 for the
+float, float16 and dynamic variants (a CAST op turns them into float32 inside the
+model), uint8 or int8 (``input_type``) for the full-integer variant, whose input scale
+comes from calibration on raw pixels (1.0 when the representative faces span 0..255).
+The model's own ``PixelNormalization`` does the rest, so an app never normalises.
+
+Full-integer int8 calibrates on real aligned faces that are not LFW, and a converted
+model that still holds a floating-point operator is rejected (``FloatOpsError``): an
+operator the int8 kernels cannot run has to be fixed in the model, not left in float.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from export import faces, litert, sidecar
+from export.model_io import ExportModel, litert_forward
+from facenet_tf.errors import FaceNetError, InvalidInputError
+
+PathLike = str | os.PathLike
+QUANTIZATIONS = ("float32", "float16", "dynamic", "int8")
+INPUT_TYPES = ("uint8", "int8")
+INPUT_NAME = "images"
+OUTPUT_NAME = "embeddings"
+
+
+class FloatOpsError(FaceNetError, RuntimeError):
+    """A full-integer conversion kept floating-point operators."""
+
+
+@dataclasses.dataclass(frozen=True)
+class TFLiteConfig:
+    """Validated settings of ``python -m export.tflite``.
+
+    Attributes:
+        model: registered model name or ``.keras`` path.
+        quantization: one of ``QUANTIZATIONS``.
+        output: the ``.tflite`` file to write (its sidecar goes beside it as ``.json``).
+        representative_dir: folder of real aligned faces (not LFW) for int8 calibration.
+        input_type: "uint8" or "int8" input of the int8 variant.
+        num_calibration: faces drawn from ``representative_dir`` for calibration.
+        crop: how calibration images become model inputs (``faces.load_face_crops``).
+        lfw_dir: LFW folder holding ``pairsDevTrain.txt`` and ``lfw-deepfunneled/``; when
+            given, the sidecar gets a view-1 DevTrain threshold.
+        overwrite: replace an existing output.
+    """
+
+    model: str
+    quantization: str
+    output: str
+    representative_dir: str | None = None
+    input_type: str = "uint8"
+    num_calibration: int = 200
+    crop: str = "box"
+    lfw_dir: str | None = None
+    overwrite: bool = False
+
+    def __post_init__(self):
+        if not self.model:
+            raise InvalidInputError("--model is required (a registered name or a .keras file)")
+        if self.quantization not in QUANTIZATIONS:
+            raise InvalidInputError(
+                f"--quantization must be one of {', '.join(QUANTIZATIONS)}, got {self.quantization!r}"
+            )
+        if self.input_type not in INPUT_TYPES:
+            raise InvalidInputError(
+                f"--input_type must be one of {', '.join(INPUT_TYPES)}, got {self.input_type!r}"
+            )
+        if self.quantization == "int8" and not self.representative_dir:
+            raise InvalidInputError(
+                "--quantization=int8 needs --representative_dir: a folder of real aligned faces "
+                "(not LFW, e.g. ../shared/data/celeba/aligned_178x218) to calibrate the "
+                "activation ranges"
+            )
+        if self.quantization != "int8" and self.input_type != "uint8":
+            raise InvalidInputError("--input_type applies only to --quantization=int8")
+        if self.representative_dir and "lfw" in Path(self.representative_dir).as_posix().lower():
+            raise InvalidInputError(
+                f"--representative_dir {self.representative_dir}: LFW is for evaluation only; "
+                "calibrate on other faces"
+            )
+        if self.num_calibration < 1:
+            raise InvalidInputError(f"--num_calibration must be >= 1, got {self.num_calibration}")
+        if not self.output.endswith(".tflite"):
+            raise InvalidInputError(f"--output must end in .tflite, got {self.output!r}")
+        if Path(self.output).exists() and not self.overwrite:
+            raise InvalidInputError(
+                f"--output {self.output} exists; pass --overwrite to replace it"
+            )
+
+
+def representative_faces(
+    directory: PathLike, info: ExportModel, count: int = 200, *, crop: str = "box", seed: int = 0
+) -> np.ndarray:
+    """``count`` real faces from ``directory`` as model inputs, uint8 [N, H, W, 3]."""
+    paths = faces.list_images(directory)
+    chosen = faces.sample_paths(paths, min(count, len(paths)), seed=seed)
+    return faces.load_face_crops(chosen, info.input_size, template=info.align_template, method=crop)
+
+
+def _concrete_function(info: ExportModel, input_dtype):
+    import tensorflow as tf
+
+    forward = litert_forward(info.model)
+    spec = tf.TensorSpec([1, *info.input_size, 3], input_dtype, name=INPUT_NAME)
+
+    @tf.function(input_signature=[spec])
+    def serve(images):
+        return {OUTPUT_NAME: forward(tf.cast(images, tf.float32))}
+
+    return serve.get_concrete_function()
+
+
+def convert(
+    info: ExportModel,
+    quantization: str,
+    representative: np.ndarray | None = None,
+    input_type: str = "uint8",
+) -> bytes:
+    """Converts a model to a TFLite flatbuffer.
+
+    Args:
+        info: the model to convert.
+        quantization: "float32", "float16" (float16 weights), "dynamic" (int8 weights,
+            float activations) or "int8" (int8 weights and activations).
+        representative: uint8 [N, H, W, 3] real aligned faces, required for "int8".
+        input_type: "uint8" or "int8" input for "int8".
+
+    Returns:
+        The flatbuffer bytes.
+
+    Raises:
+        InvalidInputError: bad arguments, or "int8" without representative faces.
+        FloatOpsError: the int8 model still contains floating-point operators.
+    """
+    import tensorflow as tf
+
+    if quantization not in QUANTIZATIONS:
+        raise InvalidInputError(
+            f"quantization must be one of {QUANTIZATIONS}, got {quantization!r}"
+        )
+    if input_type not in INPUT_TYPES:
+        raise InvalidInputError(f"input_type must be one of {INPUT_TYPES}, got {input_type!r}")
+    if quantization == "int8":
+        if representative is None or len(representative) == 0:
+            raise InvalidInputError(
+                "representative: full-integer int8 needs real aligned faces (not LFW) to "
+                "calibrate activation ranges; none were given"
+            )
+        expected = (*info.input_size, 3)
+        if representative.dtype != np.uint8 or tuple(representative.shape[1:]) != expected:
+            raise InvalidInputError(
+                f"representative: expected uint8 [N, {expected[0]}, {expected[1]}, 3], "
+                f"got {representative.dtype} {representative.shape}"
+            )
+    # Float variants take uint8 and cast in-graph; int8 calibrates on float pixels and
+    # the converter swaps the float input for a quantised one.
+    input_dtype = tf.float32 if quantization == "int8" else tf.uint8
+    converter = tf.lite.TFLiteConverter.from_concrete_functions(
+        [_concrete_function(info, input_dtype)]
+    )
+    if quantization == "float16":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    elif quantization == "dynamic":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    elif quantization == "int8":
+
+        def calibration() -> Iterator[list[np.ndarray]]:
+            for face in representative:
+                yield [face[None].astype(np.float32)]
+
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = calibration
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.uint8 if input_type == "uint8" else tf.int8
+        converter.inference_output_type = tf.int8
+    flatbuffer = converter.convert()
+    if quantization == "int8":
+        check_full_integer(flatbuffer, info.name)
+    return flatbuffer
+
+
+def check_full_integer(flatbuffer: bytes, model_name: str = "model") -> None:
+    """Raises ``FloatOpsError`` naming every operator that touches a float tensor."""
+    bad = litert.float_ops(flatbuffer)
+    if bad:
+        lines = "\n".join(
+            f"  {op['op']} (inputs {op['inputs']}, outputs {op['outputs']}): "
+            f"{', '.join(op['tensors'])}"
+            for op in bad[:20]
+        )
+        raise FloatOpsError(
+            f"{model_name}: the int8 model still runs {len(bad)} operator(s) in floating point; "
+            f"the layers named below need an int8-friendly form in the model:\n{lines}"
+        )
+
+
+def write_with_sidecar(
+    flatbuffer: bytes,
+    output: PathLike,
+    info: ExportModel,
+    quantization: str,
+    *,
+    threshold: float | None = None,
+    threshold_note: str | None = None,
+) -> tuple[Path, Path]:
+    """Writes the ``.tflite`` file and its sidecar; returns both paths."""
+    out = Path(output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(flatbuffer)
+    interpreter = litert.make_interpreter(flatbuffer, delegates=False)
+    contract = sidecar.build_sidecar(
+        model_file=out,
+        model_bytes=flatbuffer,
+        input_detail=interpreter.get_input_details()[0],
+        output_detail=interpreter.get_output_details()[0],
+        info=info,
+        variant=quantization,
+        threshold=threshold,
+        threshold_note=threshold_note,
+    )
+    return out, sidecar.write_sidecar(sidecar.sidecar_path(out), contract)
+
+
+def run(config: TFLiteConfig) -> dict[str, Any]:
+    """Loads the model, converts it, writes ``config.output`` and its sidecar.
+
+    Returns:
+        {"model": path, "sidecar": path, "threshold": float | None}.
+    """
+    from export import model_io
+
+    info = model_io.load(config.model)
+    representative = None
+    if config.quantization == "int8":
+        representative = representative_faces(
+            config.representative_dir, info, config.num_calibration, crop=config.crop
+        )
+        logging.info(
+            "calibrating on %d faces from %s", len(representative), config.representative_dir
+        )
+    flatbuffer = convert(info, config.quantization, representative, config.input_type)
+    threshold, note = None, None
+    if config.lfw_dir:
+        from export import threshold as devtrain
+
+        embedder = litert.LiteRTEmbedder(flatbuffer, num_threads=os.cpu_count() or 1)
+        result = devtrain.devtrain_threshold(
+            embedder.embed, config.lfw_dir, info.input_size, info.align_template
+        )
+        threshold, note = result["threshold"], result["note"]
+    model_path, sidecar_file = write_with_sidecar(
+        flatbuffer,
+        config.output,
+        info,
+        config.quantization,
+        threshold=threshold,
+        threshold_note=note,
+    )
+    return {"model": str(model_path), "sidecar": str(sidecar_file), "threshold": threshold}

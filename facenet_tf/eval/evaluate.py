@@ -1,0 +1,82 @@
+r"""LFW evaluation binary: 10-fold verification, VAL at FAR, ROC, identification, clustering.
+
+    python -m facenet_tf.eval.evaluate --model=nn4 \
+        --lfw_dir=../shared/data/lfw/lfw-deepfunneled --pairs=../shared/data/lfw/pairs.txt \
+        --output_dir=/tmp/eval_nn4
+
+Writes ``report.json``, ``roc.png`` and ``clusters.png`` to ``--output_dir``; embeddings
+are cached by model weights and image content, so a re-run is fast.
+"""
+
+from __future__ import annotations
+
+from absl import app, flags
+
+from facenet_tf.eval import evaluate_lib
+
+MODEL = flags.DEFINE_string("model", None, "Registered model name or .keras path.")
+LFW_DIR = flags.DEFINE_string("lfw_dir", None, "LFW image tree ({Name}/{Name}_{NNNN}.jpg).")
+PAIRS = flags.DEFINE_string("pairs", None, "LFW view-2 pairs.txt.")
+OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Where report.json and the PNGs go.")
+DISTANCE = flags.DEFINE_enum(
+    "distance", "squared_l2", ["squared_l2", "cosine", "euclidean"], "Pair distance."
+)
+FAR = flags.DEFINE_float("far", 1e-3, "False-accept rate for VAL.")
+FLIP = flags.DEFINE_bool("flip", False, "Average each embedding with its mirror image's.")
+ALIGNED = flags.DEFINE_bool("aligned", False, "Images are aligned crops: skip detection.")
+ON_NO_FACE = flags.DEFINE_enum(
+    "on_no_face", "center_crop", list(evaluate_lib.NO_FACE_POLICIES),
+    "When no face is detected: embed a centre crop, the whole image, or fail.",
+)  # fmt: skip
+CROP = flags.DEFINE_float("center_crop_fraction", 0.6, "Centre-crop side / shorter image side.")
+BATCH = flags.DEFINE_integer("batch_size", 64, "Images per embedding call.")
+CACHE_DIR = flags.DEFINE_string(
+    "cache_dir", "", "Embedding cache ('' = OUTPUT_DIR/embedding_cache)."
+)
+DEV_TRAIN = flags.DEFINE_string("dev_train_pairs", "", "View-1 pairsDevTrain.txt (optional).")
+DEV_TEST = flags.DEFINE_string("dev_test_pairs", "", "View-1 pairsDevTest.txt (optional).")
+IDENT = flags.DEFINE_bool("identification", False, "Identification over every LFW image.")
+CLUSTER = flags.DEFINE_bool("clustering", True, "Cluster identities with several images.")
+MIN_IMAGES = flags.DEFINE_integer("cluster_min_images", 6, "Images per clustered identity.")
+PLOT_IDS = flags.DEFINE_integer("plot_identities", 8, "Identities in the 2-D cluster plot.")
+PROJECTION = flags.DEFINE_enum("projection", "pca", ["pca", "tsne"], "2-D projection.")
+SEED = flags.DEFINE_integer("seed", 0, "Seed of k-means and t-SNE.")
+PROGRESS = flags.DEFINE_bool("progress", True, "Show progress bars.")
+
+
+def config_from_flags() -> evaluate_lib.EvalConfig:
+    """The validated config the flags describe."""
+    return evaluate_lib.EvalConfig(
+        model=MODEL.value or "",
+        lfw_dir=LFW_DIR.value or "",
+        pairs=PAIRS.value or "",
+        output_dir=OUTPUT_DIR.value or "",
+        distance=DISTANCE.value,
+        far_target=FAR.value,
+        flip=FLIP.value,
+        aligned=ALIGNED.value,
+        on_no_face=ON_NO_FACE.value,
+        center_crop_fraction=CROP.value,
+        batch_size=BATCH.value,
+        cache_dir=CACHE_DIR.value,
+        dev_train_pairs=DEV_TRAIN.value,
+        dev_test_pairs=DEV_TEST.value,
+        identification=IDENT.value,
+        clustering=CLUSTER.value,
+        cluster_min_images=MIN_IMAGES.value,
+        plot_identities=PLOT_IDS.value,
+        projection=PROJECTION.value,
+        seed=SEED.value,
+        progress=PROGRESS.value,
+    ).validate()
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    rep = evaluate_lib.run(config_from_flags())
+    print("\n".join(evaluate_lib.summary_lines(rep)))
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,277 @@
+"""Triplet losses with online mining: semi-hard (FaceNet), batch-hard, batch-all.
+
+All functions are pure and work eagerly or inside `tf.function`. They compute in
+float32 whatever the input dtype (float64 input stays float64), return a scalar of that
+dtype, and keep memory at O(B^2): negatives are sorted once per anchor and mined with
+binary searches instead of materialising [B, B, B] triplet tensors.
+
+Semantics match TF Addons (``tfa.losses.TripletSemiHardLoss`` / ``TripletHardLoss`` with
+``distance_metric`` "L2", "squared-L2" or "angular") on every batch TF Addons handles;
+where TF Addons returns NaN (no anchor-positive pair at all) these return 0 with zero
+gradients, and the batch-hard loss averages only over anchors that have a positive.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from facenet_tf.losses import _mining
+from facenet_tf.losses.distances import canonical_distance
+
+DEFAULT_MARGIN = 0.2  # FaceNet's alpha, on squared L2 distances between unit vectors.
+
+
+def _margin(margin, dtype: tf.DType) -> tf.Tensor:
+    return tf.cast(margin, dtype)
+
+
+def _semihard(labels, embeddings, margin, distance):
+    batch = _mining.prepare_batch(labels, embeddings, canonical_distance(distance))
+    d_an, fell_back = _mining.semihard_negatives(batch)
+    zeros = tf.zeros_like(batch.distances)
+    per_pair = tf.where(
+        batch.positive,
+        tf.nn.relu(batch.distances - d_an + _margin(margin, batch.distances.dtype)),
+        zeros,
+    )
+    num_pairs = tf.reduce_sum(tf.cast(batch.positive, batch.distances.dtype))
+    loss = _mining.safe_divide(tf.reduce_sum(per_pair), num_pairs)
+    return loss, batch, per_pair, d_an, fell_back, num_pairs
+
+
+def triplet_semihard_loss(
+    labels,
+    embeddings,
+    margin: float = DEFAULT_MARGIN,
+    distance: str = "squared_l2",
+) -> tf.Tensor:
+    """FaceNet's triplet loss with semi-hard negative mining (Schroff et al. 2015).
+
+    Every anchor-positive pair (a, p), a != p, same label, is used. Its negative is the
+    nearest negative strictly farther from a than p (semi-hard); if there is none, the
+    farthest negative of a. The loss is the mean over all anchor-positive pairs of
+    ``max(d(a, p) - d(a, n) + margin, 0)``.
+
+    Args:
+        labels: int [B] (or [B, 1]) identity labels.
+        embeddings: float [B, D] embeddings (unit vectors in FaceNet).
+        margin: alpha, in units of `distance`.
+        distance: "squared_l2" (paper), "l2" or "angular" (1 - cosine); TF Addons
+            spellings "squared-L2" and "L2" are accepted too.
+
+    Returns:
+        float32 scalar (float64 for float64 embeddings); 0 when the batch has no
+        anchor-positive pair.
+    """
+    return _semihard(labels, embeddings, margin, distance)[0]
+
+
+def triplet_semihard_stats(
+    labels,
+    embeddings,
+    margin: float = DEFAULT_MARGIN,
+    distance: str = "squared_l2",
+) -> dict[str, tf.Tensor]:
+    """Mining statistics of `triplet_semihard_loss` for monitoring (no gradients).
+
+    Args:
+        labels: int [B] identity labels.
+        embeddings: float [B, D].
+        margin: as in `triplet_semihard_loss`.
+        distance: as in `triplet_semihard_loss`.
+
+    Returns:
+        float32 scalars, each averaged over the anchor-positive pairs (0 when none):
+        ``fraction_active_triplets`` (triplets with a positive loss),
+        ``mean_d_ap``, ``mean_d_an`` (the mined negative),
+        ``fraction_fallback_negatives`` (pairs with no semi-hard negative, which fell
+        back to the farthest negative), plus ``num_positive_pairs`` and ``loss``.
+    """
+    loss, batch, per_pair, d_an, fell_back, num_pairs = _semihard(
+        labels, tf.stop_gradient(embeddings), margin, distance
+    )
+    pos = batch.positive
+    dtype = batch.distances.dtype
+
+    def mean_over_pairs(values):
+        values = tf.where(pos, tf.cast(values, dtype), tf.zeros_like(batch.distances))
+        return _mining.safe_divide(tf.reduce_sum(values), num_pairs)
+
+    stats = {
+        "fraction_active_triplets": mean_over_pairs(per_pair > 0.0),
+        "mean_d_ap": mean_over_pairs(batch.distances),
+        "mean_d_an": mean_over_pairs(d_an),
+        "fraction_fallback_negatives": mean_over_pairs(fell_back),
+        "num_positive_pairs": num_pairs,
+        "loss": loss,
+    }
+    return {k: tf.cast(v, tf.float32) for k, v in stats.items()}
+
+
+def _batch_hard(labels, embeddings, margin, soft, distance):
+    batch = _mining.prepare_batch(labels, embeddings, canonical_distance(distance))
+    hardest_positive = _mining.masked_max(batch.distances, batch.positive)
+    hardest_negative = _mining.masked_min(batch.distances, batch.negative)
+    gap = hardest_positive - hardest_negative
+    if soft:
+        per_anchor = tf.nn.softplus(gap)  # log1p(exp(gap)), without overflow.
+    else:
+        per_anchor = tf.nn.relu(gap + _margin(margin, gap.dtype))
+    has_positive = tf.reduce_any(batch.positive, axis=1)
+    per_anchor = tf.where(has_positive, per_anchor, tf.zeros_like(per_anchor))
+    num_anchors = tf.reduce_sum(tf.cast(has_positive, gap.dtype))
+    loss = _mining.safe_divide(tf.reduce_sum(per_anchor), num_anchors)
+    return loss, has_positive, per_anchor, hardest_positive, hardest_negative, num_anchors
+
+
+def triplet_batch_hard_loss(
+    labels,
+    embeddings,
+    margin: float = DEFAULT_MARGIN,
+    soft: bool = False,
+    distance: str = "squared_l2",
+) -> tf.Tensor:
+    """Batch-hard triplet loss (Hermans, Beyer, Leibe 2017, "In Defense of the Triplet Loss").
+
+    Per anchor, its farthest positive and nearest negative:
+    ``max(d_ap - d_an + margin, 0)``, or ``log1p(exp(d_ap - d_an))`` when `soft` (the
+    margin is then unused). Averaged over anchors that have at least one positive;
+    anchors without one contribute nothing. An anchor without any negative uses the
+    maximum of its row as d_an (TF Addons' convention).
+
+    Args:
+        labels: int [B] identity labels.
+        embeddings: float [B, D].
+        margin: margin of the hinge.
+        soft: use the soft-margin (softplus) variant.
+        distance: "squared_l2", "l2" or "angular" (TF Addons spellings accepted).
+
+    Returns:
+        float32 scalar (float64 for float64 embeddings); 0 if no anchor has a positive.
+    """
+    return _batch_hard(labels, embeddings, margin, soft, distance)[0]
+
+
+def triplet_batch_hard_stats(
+    labels,
+    embeddings,
+    margin: float = DEFAULT_MARGIN,
+    soft: bool = False,
+    distance: str = "squared_l2",
+) -> dict[str, tf.Tensor]:
+    """Mining statistics of `triplet_batch_hard_loss` (no gradients).
+
+    Returns:
+        float32 scalars averaged over anchors that have a positive (0 when none):
+        ``fraction_active_triplets`` (anchors with a positive loss), ``mean_d_ap``
+        (hardest positive), ``mean_d_an`` (hardest negative), plus
+        ``num_anchors_with_positive`` and ``loss``.
+    """
+    loss, has_pos, per_anchor, d_ap, d_an, num_anchors = _batch_hard(
+        labels, tf.stop_gradient(embeddings), margin, soft, distance
+    )
+    dtype = d_ap.dtype
+
+    def mean_over_anchors(values):
+        values = tf.where(has_pos, tf.cast(values, dtype), tf.zeros_like(d_ap))
+        return _mining.safe_divide(tf.reduce_sum(values), num_anchors)
+
+    stats = {
+        "fraction_active_triplets": mean_over_anchors(per_anchor > 0.0),
+        "mean_d_ap": mean_over_anchors(d_ap),
+        "mean_d_an": mean_over_anchors(d_an),
+        "num_anchors_with_positive": num_anchors,
+        "loss": loss,
+    }
+    return {k: tf.cast(v, tf.float32) for k, v in stats.items()}
+
+
+def _batch_all(labels, embeddings, margin, distance):
+    batch = _mining.prepare_batch(labels, embeddings, canonical_distance(distance))
+    dtype = batch.distances.dtype
+    b = tf.shape(batch.distances)[0]
+    neg = _mining.sort_negatives(batch)
+    # For anchor a, positive p and threshold t = d_ap + margin, the active negatives are
+    # the sorted ones below t: count = #{n : d_an < t} and their hinge sum is
+    # count * t - (sum of the `count` nearest negative distances). Prefix sums turn the
+    # O(B^3) triplet sum into O(B^2) binary searches and gathers.
+    sorted_distances = tf.gather(batch.distances, neg.order, batch_dims=1)
+    in_range = tf.range(b)[None, :] < neg.count[:, None]
+    # float64 prefix sums: count * t - prefix is a difference of sums of ~B terms.
+    sorted64 = tf.cast(tf.where(in_range, sorted_distances, tf.zeros_like(sorted_distances)), tf.float64)
+    prefix = tf.concat([tf.zeros([b, 1], tf.float64), tf.cumsum(sorted64, axis=1)], axis=1)
+    threshold = batch.distances + _margin(margin, dtype)
+    count = tf.searchsorted(neg.values, tf.stop_gradient(threshold), side="left")
+    count = tf.where(batch.positive, count, tf.zeros_like(count))
+    count64 = tf.cast(count, tf.float64)
+    hinge_sums = count64 * tf.cast(threshold, tf.float64) - tf.gather(
+        prefix, count, batch_dims=1
+    )
+    total = tf.reduce_sum(tf.where(batch.positive, hinge_sums, tf.zeros_like(hinge_sums)))
+    num_active = tf.reduce_sum(count64)
+    positives_per_anchor = tf.reduce_sum(tf.cast(batch.positive, tf.float64), axis=1)
+    num_valid = tf.reduce_sum(positives_per_anchor * tf.cast(neg.count, tf.float64))
+    loss = tf.cast(_mining.safe_divide(total, num_active), dtype)
+    fraction = tf.cast(_mining.safe_divide(num_active, num_valid), dtype)
+    return loss, fraction, batch, num_active, num_valid, neg.count
+
+
+def triplet_batch_all_loss(
+    labels,
+    embeddings,
+    margin: float = DEFAULT_MARGIN,
+    distance: str = "squared_l2",
+    return_fraction: bool = False,
+):
+    """Batch-all triplet loss: mean over the valid triplets whose loss is positive.
+
+    A valid triplet is (a, p, n) with a != p of the same label and n of another label;
+    its loss is ``max(d(a, p) - d(a, n) + margin, 0)``. The loss is the sum over valid
+    triplets divided by the number of active ones (loss > 0), as in Hermans et al.
+    2017's "batch all" with the non-zero average.
+
+    Args:
+        labels: int [B] identity labels.
+        embeddings: float [B, D].
+        margin: margin of the hinge.
+        distance: "squared_l2", "l2" or "angular" (TF Addons spellings accepted).
+        return_fraction: also return the fraction of valid triplets that are active.
+
+    Returns:
+        float32 scalar loss (0 without active triplets), or (loss, fraction_active).
+    """
+    loss, fraction, *_ = _batch_all(labels, embeddings, margin, distance)
+    return (loss, fraction) if return_fraction else loss
+
+
+def triplet_batch_all_stats(
+    labels,
+    embeddings,
+    margin: float = DEFAULT_MARGIN,
+    distance: str = "squared_l2",
+) -> dict[str, tf.Tensor]:
+    """Mining statistics of `triplet_batch_all_loss` (no gradients).
+
+    Returns:
+        float32 scalars: ``fraction_active_triplets`` (active / valid triplets),
+        ``mean_d_ap`` over anchor-positive pairs, ``mean_d_an`` over anchor-negative
+        pairs, ``num_valid_triplets``, ``num_active_triplets`` and ``loss``.
+    """
+    loss, fraction, batch, num_active, num_valid, _ = _batch_all(
+        labels, tf.stop_gradient(embeddings), margin, distance
+    )
+    d = batch.distances
+
+    def masked_mean(mask):
+        total = tf.reduce_sum(tf.where(mask, d, tf.zeros_like(d)))
+        return _mining.safe_divide(total, tf.reduce_sum(tf.cast(mask, d.dtype)))
+
+    stats = {
+        "fraction_active_triplets": fraction,
+        "mean_d_ap": masked_mean(batch.positive),
+        "mean_d_an": masked_mean(batch.negative),
+        "num_valid_triplets": num_valid,
+        "num_active_triplets": num_active,
+        "loss": loss,
+    }
+    return {k: tf.cast(v, tf.float32) for k, v in stats.items()}

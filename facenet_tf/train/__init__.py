@@ -1,0 +1,1 @@
+"""Training: strategies, the custom triplet loop and its absl binary."""

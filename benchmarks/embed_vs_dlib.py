@@ -11,7 +11,9 @@ padding=0.25)``) from the first image of each LFW person, on the same machine:
 
 The measurements interleave the two implementations repeat by repeat, so a machine shared
 with other work slows both alike; the table gives the median over repeats, and the ratio
-ours / dlib at each batch size. The outputs are also compared (max abs difference of the
+ours / dlib at each batch size. dlib runs on one thread, TensorFlow on all cores; the CPU
+columns (process CPU time over all threads, per face) give the work each one spends, a
+figure that a busy machine disturbs less than wall time. The outputs are also compared (max abs difference of the
 raw descriptors) so the speed is that of a correct forward pass.
 
 Usage (from the repository root):
@@ -84,10 +86,11 @@ def make_chips(lfw_dir: Path, count: int) -> np.ndarray:
     return np.stack(chips)
 
 
-def _timed(fn) -> float:
-    start = time.perf_counter()
+def _timed(fn) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of this process over all its threads) of ``fn()``."""
+    wall, cpu = time.perf_counter(), time.process_time()
     fn()
-    return time.perf_counter() - start
+    return time.perf_counter() - wall, time.process_time() - cpu
 
 
 def run(config: Config) -> list[dict]:
@@ -121,20 +124,24 @@ def run(config: Config) -> list[dict]:
     print(f"{len(chips)} chips; max |ours - dlib| on raw descriptors: {diff:.3g}")
 
     times: dict[tuple[str, int], list[float]] = {}
+    cpu_ms: dict[tuple[str, int], list[float]] = {}
     for batch_size in config.batch_sizes:
         faces = config.batch1_faces if batch_size == 1 else batch_size
         batches = [chips[i : i + batch_size] for i in range(0, faces, batch_size)]
-        for name, fn in (("ours", ours), ("dlib", theirs)):
+        for fn in (ours, theirs):
             fn(batches[0])  # warm-up at this batch size
         for _ in range(config.repeats):
             for name, fn in (("dlib", theirs), ("ours", ours)):
-                seconds = _timed(lambda fn=fn, bs=batches: [fn(b) for b in bs])
-                times.setdefault((name, batch_size), []).append(faces / seconds)
+                wall, cpu = _timed(lambda fn=fn, bs=batches: [fn(b) for b in bs])
+                times.setdefault((name, batch_size), []).append(faces / wall)
+                cpu_ms.setdefault((name, batch_size), []).append(1000.0 * cpu / faces)
     rows = []
     for batch_size in config.batch_sizes:
         dlib_fps = float(np.median(times[("dlib", batch_size)]))
+        dlib_cpu = float(np.median(cpu_ms[("dlib", batch_size)]))
         for name in ("dlib", "ours"):
             fps = float(np.median(times[(name, batch_size)]))
+            cpu = float(np.median(cpu_ms[(name, batch_size)]))
             rows.append(
                 {
                     "implementation": "dlib compute_face_descriptor"
@@ -144,6 +151,8 @@ def run(config: Config) -> list[dict]:
                     "faces_per_s": round(fps, 2),
                     "ms_per_face": round(1000.0 / fps, 2),
                     "ratio_vs_dlib": round(fps / dlib_fps, 2),
+                    "cpu_ms_per_face": round(cpu, 2),
+                    "cpu_ratio_vs_dlib": round(dlib_cpu / cpu, 2),
                     "repeats": config.repeats,
                     "max_abs_diff": f"{diff:.3g}",
                     "cpu": f"{platform.processor() or platform.machine()} x{os.cpu_count()}",
@@ -159,14 +168,18 @@ def write_and_print(rows: list[dict], output: Path) -> None:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    print(f"\n| implementation | batch | faces/s | ms/face | ratio vs dlib |")
-    print("|---|---:|---:|---:|---:|")
+    print(
+        "\n| implementation | batch | faces/s | ms/face | ratio vs dlib "
+        "| CPU ms/face | CPU-time ratio |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         print(
             f"| {r['implementation']} | {r['batch_size']} | {r['faces_per_s']:.1f} | "
-            f"{r['ms_per_face']:.1f} | {r['ratio_vs_dlib']:.2f}x |"
+            f"{r['ms_per_face']:.1f} | {r['ratio_vs_dlib']:.2f}x | {r['cpu_ms_per_face']:.1f} | "
+            f"{r['cpu_ratio_vs_dlib']:.2f}x |"
         )
-    print(f"\nwritten: {output}")
+    print(f"\nload average (1 min) at the end: {rows[-1]['load_avg_1min']}; written: {output}")
 
 
 def main(argv: list[str]) -> None:

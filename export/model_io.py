@@ -125,7 +125,8 @@ def litert_forward(model: keras.Model):
     is_unit_norm = type(last) is keras.layers.UnitNormalization
     axis = last.axis if is_unit_norm else None
     if is_unit_norm and axis in (-1, [-1], [len(last.input.shape) - 1]) and len(model.outputs) == 1:
-        features = keras.Model(model.inputs, last.input, name=f"{model.name}_features")
+        inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
+        features = keras.Model(inputs, last.input, name=f"{model.name}_features")
         logging.info(
             "export: %s's final UnitNormalization %r runs as the TFLite L2_NORMALIZATION op",
             model.name,

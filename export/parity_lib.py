@@ -169,6 +169,32 @@ def lfw_scores(embeddings: np.ndarray, keys, view2, devtrain) -> dict[str, Any]:
     }
 
 
+def _cpu() -> tuple[str, list[str]]:
+    """CPU model name and the SIMD extensions that decide int8 vs float speed."""
+    name, flags = platform.processor() or platform.machine(), []
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return name, flags
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "model name" and name in ("", platform.machine(), platform.processor()):
+            name = value.strip()
+        if key.strip() in ("flags", "Features") and not flags:
+            wanted = (
+                "avx2",
+                "fma",
+                "avx512f",
+                "avx512_vnni",
+                "avx_vnni",
+                "amx_int8",
+                "asimddp",
+                "i8mm",
+            )
+            flags = [f for f in value.split() if f in wanted]
+    return name, flags
+
+
 def _machine() -> dict[str, Any]:
     import tensorflow as tf
 
@@ -178,10 +204,14 @@ def _machine() -> dict[str, Any]:
         litert_version = version("ai-edge-litert")
     except Exception:  # metadata is informational only
         litert_version = None
+    cpu, simd = _cpu()
     return {
-        "cpu": platform.processor() or platform.machine(),
+        "cpu": cpu,
+        "simd": simd,
         "cpu_count": os.cpu_count(),
-        "load_average_at_start": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+        "load_average_at_start": round(os.getloadavg()[0], 1)
+        if hasattr(os, "getloadavg")
+        else None,
         "tensorflow": tf.__version__,
         "ai_edge_litert": litert_version,
         "python": platform.python_version(),
@@ -392,7 +422,7 @@ def markdown(report: dict[str, Any]) -> str:
         f"{faces_note['evaluation']} CelebA aligned faces (no LFW people); int8 calibrated on "
         f"{faces_note['calibration']} other CelebA faces. Crops: `{report['crop_method']}`.",
         "- Latency: median of timed `invoke()` calls, XNNPACK delegate (LiteRT default), batch 1, "
-        f"on {m['cpu_count']} CPU cores ({m['cpu']}), load average {m['load_average_at_start']} at "
+        f"on {m['cpu_count']} CPU cores ({m['cpu']}; {', '.join(m['simd']) or 'no listed SIMD'}), load average {m['load_average_at_start']} at "
         "start; the machine was shared, so absolute figures are noisy, ratios less so.",
         "- LFW: view-2 `pairs.txt`, 10 folds, threshold per fold from the other nine, squared L2 "
         "of L2-normalised embeddings; `DevTrain thr` is the best-accuracy threshold on view-1 "

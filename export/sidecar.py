@@ -56,27 +56,23 @@ def _feed_instructions(dtype: str, quant: dict[str, Any] | None) -> str:
     return f"raw RGB pixels 0..255 of the aligned face, as {dtype}; no normalisation"
 
 
-def template_reference_points(template: str | None) -> list[list[float]] | None:
-    """The template's five reference points (x, y) in pixels of its crop, when
-    ``facenet_tf.align`` provides them."""
+def template_reference_points(
+    template: str | None, crop_size: tuple[int, int] | None = None
+) -> list[list[float]] | None:
+    """The template's five reference points (x, y) in pixels of a ``crop_size`` crop,
+    when ``facenet_tf.align`` provides the template (None otherwise)."""
     if template is None:
         return None
     try:
-        from facenet_tf import align
+        from facenet_tf.align.templates import get_template
     except ImportError:
         return None
-    getter = getattr(align, "get_template", None)
-    if getter is None:
-        return None
     try:
-        tmpl = getter(template)
-    except Exception:  # an unknown template simply has no points to report
+        tmpl = get_template(template)
+    except Exception:  # an unknown or not yet fitted template has no points to report
         return None
-    points = getattr(tmpl, "points", None)
-    if points is None and isinstance(tmpl, dict):
-        points = tmpl.get("points")
-    if points is None:
-        return None
+    side = crop_size[1] if crop_size is not None else None
+    points = tmpl.scaled(side) if hasattr(tmpl, "scaled") else tmpl.points
     return np.asarray(points, dtype=np.float64).reshape(-1, 2).round(4).tolist()
 
 
@@ -111,7 +107,7 @@ def build_sidecar(
     out_dtype = np.dtype(output_detail["dtype"]).name
     in_quant = _quantization(input_detail)
     out_quant = _quantization(output_detail)
-    points = template_reference_points(info.align_template)
+    points = template_reference_points(info.align_template, info.input_size)
     if out_quant is not None:
         decode = (
             f"x = {out_quant['scale']!r} * (q - {out_quant['zero_point']}); the result is "

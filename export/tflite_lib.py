@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -184,7 +185,10 @@ def convert(
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = tf.uint8 if input_type == "uint8" else tf.int8
         converter.inference_output_type = tf.int8
-    flatbuffer = converter.convert()
+    with warnings.catch_warnings():
+        # The converter asks for input statistics it then derives from calibration anyway.
+        warnings.filterwarnings("ignore", message="Statistics for quantized inputs")
+        flatbuffer = converter.convert()
     if quantization == "int8":
         check_full_integer(flatbuffer, info.name)
     return flatbuffer

@@ -24,6 +24,9 @@ AUTOTUNE = tf.data.AUTOTUNE
 _IMAGE_SALT = 2
 _RECORD_SALT = 3
 _SHUFFLE_SALT = 4
+# The pipeline functions are plain graph code: autograph would only add tracing time
+# (seconds per function on a busy CPU).
+_plain = tf.autograph.experimental.do_not_convert
 
 
 @dataclasses.dataclass(frozen=True)
@@ -145,11 +148,11 @@ def pk_index_dataset(
         )
         return tf.data.Dataset.from_tensor_slices({"index": index, "label": label, "seed": seeds})
 
-    return tf.data.Dataset.range(start_step, stop).flat_map(per_step)
+    return tf.data.Dataset.range(start_step, stop).flat_map(_plain(per_step))
 
 
 def _finish(ds: tf.data.Dataset, per_replica_batch: int) -> tf.data.Dataset:
-    ds = ds.map(lambda d: {"image": d["image"], "label": d["label"]})
+    ds = ds.map(_plain(lambda d: {"image": d["image"], "label": d["label"]}))
     return ds.batch(per_replica_batch, drop_remainder=True).prefetch(AUTOTUNE)
 
 
@@ -193,7 +196,7 @@ def folder_pk_dataset(
     def load(d):
         return augment({**d, "encoded": tf.io.read_file(tf.gather(paths, d["index"]))})
 
-    ds = ds.map(load, num_parallel_calls=num_parallel_calls, deterministic=True)
+    ds = ds.map(_plain(load), num_parallel_calls=num_parallel_calls, deterministic=True)
     return _finish(ds, layout.identities_per_replica(identities_per_batch) * images_per_identity)
 
 
@@ -246,8 +249,8 @@ def tfrecord_pk_dataset(
     )
     if pipelines > 1 and len(files) < pipelines:
         ds = ds.shard(pipelines, pipeline_id)
-    ds = ds.map(schema.parse_identity, num_parallel_calls=AUTOTUNE, deterministic=True)
-    ds = ds.filter(lambda r: r["count"] >= min_images_per_identity)
+    ds = ds.map(_plain(schema.parse_identity), num_parallel_calls=AUTOTUNE, deterministic=True)
+    ds = ds.filter(_plain(lambda r: r["count"] >= min_images_per_identity))
     ds = ds.shuffle(shuffle_buffer, seed=seed + _SHUFFLE_SALT, reshuffle_each_iteration=True)
     ds = ds.enumerate().skip(start_step * layout.local_replicas * p_r)
 
@@ -268,8 +271,8 @@ def tfrecord_pk_dataset(
             }
         )
 
-    ds = ds.flat_map(pick)
-    ds = ds.map(augment, num_parallel_calls=num_parallel_calls, deterministic=True)
+    ds = ds.flat_map(_plain(pick))
+    ds = ds.map(_plain(augment), num_parallel_calls=num_parallel_calls, deterministic=True)
     return _finish(ds, p_r * k)
 
 
@@ -278,5 +281,5 @@ def to_keras(ds: tf.data.Dataset) -> tf.data.Dataset:
 
     Feed the result to ``fit`` as is (no shuffling: it would break the P x K structure).
     """
-    return ds.map(lambda d: (d["image"], d["label"]))
+    return ds.map(_plain(lambda d: (d["image"], d["label"])))
 

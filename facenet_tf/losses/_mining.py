@@ -63,11 +63,13 @@ def prepare_batch(labels, embeddings, distance: str) -> Batch:
             f"labels has {n_labels} entries but embeddings has {n_embeddings} rows"
         )
     if n_labels is None or n_embeddings is None:
-        tf.debugging.assert_equal(
+        check = tf.debugging.assert_equal(
             tf.size(labels),
             tf.shape(embeddings)[0],
             message="labels and embeddings must have the same batch size",
         )
+        with tf.control_dependencies([check]):  # run the check before any mining op
+            labels, embeddings = tf.identity(labels), tf.identity(embeddings)
     embeddings = tf.cast(embeddings, compute_dtype(embeddings.dtype))
     distances = pairwise_distances(embeddings, distance)
     same = tf.equal(labels[:, None], labels[None, :])

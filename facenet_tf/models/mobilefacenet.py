@@ -70,6 +70,9 @@ def _bottleneck(x, expansion: int, filters: int, strides: int, name: str):
     "mobilefacenet",
     input_size=INPUT_SIZE,
     align_template="mobile_112",
+    # Figures of the MobileFaceNet paper (FaceNet's has none for this network).
+    paper_params=0.99e6,
+    paper_flops=221e6,
     summary="MobileFaceNet (Chen et al. 2018), ~1M params, 112x112",
 )
 def mobilefacenet(embedding_dim: int = 128, *, dropout: float = 0.0) -> keras.Model:

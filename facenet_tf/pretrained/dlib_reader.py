@@ -26,6 +26,7 @@ import dataclasses
 import importlib.util
 import math
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -250,7 +251,7 @@ def _read_affine(r: ByteReader) -> DlibLayer:
     )
 
 
-def _read_pool(kind: str) -> callable:
+def _read_pool(kind: str) -> Callable[[ByteReader], DlibLayer]:
     def read(r: ByteReader) -> DlibLayer:
         names = ("nr", "nc", "stride_y", "stride_x", "pad_y", "pad_x")
         return DlibLayer(kind, {}, {name: r.read_int() for name in names})

@@ -29,7 +29,7 @@ from facenet_tf import losses
 from facenet_tf.data import folder, pipeline
 from facenet_tf.data.sampler import build_identity_table
 from facenet_tf.errors import InvalidInputError
-from facenet_tf.train import checkpointing, schedules
+from facenet_tf.train import checkpointing, schedules, summaries
 from facenet_tf.train import strategy as strategy_lib
 from facenet_tf.train.config import TrainConfig, tfrecord_files
 from facenet_tf.train.validation import PairValidator
@@ -151,9 +151,12 @@ class _Trainer:
         forward = lambda images: train_model(images, training=True)  # noqa: E731
         # XLA compiles the forward pass and, through it, its gradient; the collectives of
         # the global-batch loss and the optimizer's all-reduce stay outside.
-        self.forward = tf.function(forward, jit_compile=True) if config.xla else forward
-        self.train_loop = tf.function(self._train_loop)
-        self.embed = tf.function(self._embed)
+        # Everything here is plain TensorFlow/Keras ops: autograph would only add tracing time.
+        if config.xla:
+            forward = tf.function(forward, jit_compile=True, autograph=False)
+        self.forward = forward
+        self.train_loop = tf.function(self._train_loop, autograph=False)
+        self.embed = tf.function(self._embed, autograph=False)
 
     def _replica_step(self, batch):
         labels = batch["label"]
@@ -183,8 +186,12 @@ class _Trainer:
 
     def _train_loop(self, iterator):
         metrics = self._one_step(iterator)
-        for _ in tf.range(self.config.steps_per_loop - 1):
-            metrics = self._one_step(iterator)
+        if self.config.steps_per_loop > 1:
+            _, metrics = tf.while_loop(
+                lambda i, _: i < self.config.steps_per_loop - 1,
+                lambda i, _: (i + 1, self._one_step(iterator)),
+                (tf.constant(0), metrics),
+            )
         self.step.assign_add(self.config.steps_per_loop)
         return metrics
 
@@ -285,10 +292,9 @@ def _run(config: TrainConfig, model_fn) -> TrainResult:
     def record(values: dict, at: int) -> None:
         values = {"step": at, "time": time.time(), **values}
         history.append(values)
-        with writer.as_default(step=at):
-            for k, v in values.items():
-                if k not in ("step", "time"):
-                    tf.summary.scalar(k, v)
+        summaries.write_scalars(
+            writer, {k: v for k, v in values.items() if k not in ("step", "time")}, at
+        )
         if chief:
             with tf.io.gfile.GFile(metrics_path, "a") as f:
                 f.write(json.dumps(values) + "\n")

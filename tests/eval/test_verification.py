@@ -23,10 +23,14 @@ def test_perfectly_separable_embeddings_score_100_percent():
     rng = np.random.default_rng(0)
     issame, folds = _lfw_like_folds()
     a = _unit(rng.normal(size=(issame.size, 128)))
-    b = np.where(issame[:, None], a + 0.01 * rng.normal(size=a.shape), -a)
+    other = _unit(rng.normal(size=a.shape))  # different pairs: distances near 2, never < 1
+    b = np.where(issame[:, None], a + 0.01 * rng.normal(size=a.shape), other)
     res = V.kfold_verification(V.pair_distances(a, b), issame, folds)
     assert res.accuracy_mean == 1.0 and res.accuracy_std == 0.0
-    assert res.val_mean == 1.0 and res.far_mean == 0.0
+    # the FAR threshold sits just below the training folds' 3rd-closest different pair, so
+    # a held-out different pair is accepted with probability ~ 2/2700: FAR near 1e-3 is
+    # the operating point, VAL is perfect
+    assert res.val_mean == 1.0 and res.far_mean < 3e-3
     assert res.auc == 1.0 and res.eer == 0.0
     assert res.num_folds == 10 and res.num_pairs == 6000
 
@@ -164,7 +168,7 @@ def test_make_folds_and_train_test():
     np.testing.assert_array_equal(V.make_folds(5, 2), [0, 0, 0, 1, 1])
     out = V.train_test_verification([0.1, 0.2, 0.9], [1, 1, 0], [0.3, 0.6, 0.4], [1, 0, 0])
     assert out["threshold"] == pytest.approx(0.55)
-    assert out["train_accuracy"] == 1.0 and out["test_accuracy"] == pytest.approx(1 / 3)
+    assert out["train_accuracy"] == 1.0 and out["test_accuracy"] == pytest.approx(2 / 3)
 
 
 def test_flip_averages_image_and_mirror():

@@ -58,7 +58,9 @@ def test_describe_registered_model():
     if not names:
         pytest.skip("no registered models yet")
     name = "mobilefacenet" if "mobilefacenet" in names else names[0]
-    info = model_io.describe(facenet_tf.create_model(name, **({"pretrained": False} if name == "dlib_resnet_v1" else {})))
+    info = model_io.describe(
+        facenet_tf.create_model(name, **({"pretrained": False} if name == "dlib_resnet_v1" else {}))
+    )
     registered = facenet_tf.get_model_info(name)
     assert info.input_size == registered.input_size
     assert info.align_template == registered.align_template

@@ -1,0 +1,66 @@
+"""Each registered model converts to every TFLite variant and runs in LiteRT on real
+faces within a stated cosine of its Keras forward pass.
+
+The default tier covers the two small models in float32 and int8; every other
+(model, variant) pair is marked slow. Models without pretrained weights run with their
+initial weights, whose activations are less regular than trained ones, hence the looser
+int8 bound for them.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pytest
+
+from export import faces, litert, model_io, tflite_lib
+from tests.export.conftest import cosine_rows
+
+SMALL_MODELS = ("mobilefacenet", "dlib_resnet_v1", "nns2", "nn4")
+DEFAULT_TIER = {("mobilefacenet", "float32"), ("mobilefacenet", "int8"),
+                ("dlib_resnet_v1", "float32"), ("dlib_resnet_v1", "int8")}  # fmt: skip
+PRETRAINED = {"dlib_resnet_v1"}
+# Minimum cosine over the faces, per variant: pretrained models / initial weights.
+MIN_COSINE = {
+    "float32": (0.99999, 0.9999),
+    "float16": (0.9999, 0.999),
+    "dynamic": (0.999, 0.99),
+    "int8": (0.995, 0.95),
+}
+
+
+@functools.cache
+def _model(name: str) -> model_io.ExportModel:
+    import facenet_tf
+
+    return model_io.describe(facenet_tf.create_model(name))
+
+
+def _cases():
+    for name in SMALL_MODELS:
+        for q in tflite_lib.QUANTIZATIONS:
+            marks = [] if (name, q) in DEFAULT_TIER else [pytest.mark.slow]
+            yield pytest.param(name, q, marks=marks, id=f"{name}-{q}")
+
+
+@pytest.mark.parametrize("name,quantization", list(_cases()))
+def test_registered_model_variant(name, quantization, celeba_paths):
+    import facenet_tf
+
+    if name not in facenet_tf.list_models():
+        pytest.skip(f"{name} is not registered")
+    info = _model(name)
+    calib = faces.load_face_crops(faces.sample_paths(celeba_paths, 64), info.input_size)
+    evaluation = faces.load_face_crops(
+        faces.sample_paths(celeba_paths, 24, offset=64), info.input_size
+    )
+    flatbuffer = tflite_lib.convert(info, quantization, calib if quantization == "int8" else None)
+    embedder = litert.LiteRTEmbedder(flatbuffer)
+    got = embedder.embed(evaluation)
+    expected = info.model.predict(evaluation.astype(np.float32), verbose=0)
+    bound = MIN_COSINE[quantization][0 if name in PRETRAINED else 1]
+    cos = cosine_rows(got, expected)
+    assert cos.min() >= bound, f"{name} {quantization}: min cosine {cos.min():.6f} < {bound}"
+    if quantization == "int8":
+        assert litert.float_ops(flatbuffer) == []

@@ -1,0 +1,33 @@
+"""Runs ``train_lib.run`` in a fresh process and saves the final weights (test helper).
+
+Usage: python tests/train/train_worker.py CONFIG_JSON OUT_NPZ [NUM_LOGICAL_CPUS]
+
+A fresh process is needed where TensorFlow must be configured before it initialises:
+logical CPU devices for MirroredStrategy, TF_CONFIG for MultiWorkerMirroredStrategy.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+
+def main(config_json: str, out_npz: str, cpus: int = 0) -> None:
+    import numpy as np
+
+    from facenet_tf.train import strategy as strategy_lib
+
+    if cpus:
+        strategy_lib.split_cpu(cpus)
+    from facenet_tf.train import config as config_lib
+    from facenet_tf.train import train_lib
+
+    values = json.loads(config_json)
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+    result = train_lib.run(config_lib.TrainConfig(**values))
+    weights = result.model.get_weights()
+    np.savez(out_npz, step=result.final_step, start=result.start_step, *weights)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2], int(sys.argv[3]) if len(sys.argv) > 3 else 0)

@@ -57,6 +57,12 @@ OUTPUT_DIR = flags.DEFINE_string("output_dir", str(_RESULTS), "Where the JSON an
 PROCESSES = flags.DEFINE_integer("processes", 2, "Worker processes.")
 UPSAMPLE = flags.DEFINE_integer("upsample", 1, "Detector upsampling passes.")
 LIMIT = flags.DEFINE_integer("limit", 0, "Use about N pairs spread over the file (0 = all).")
+DESCRIBE_ONLY = flags.DEFINE_bool(
+    "describe_only",
+    False,
+    "Only describe every image under --lfw_dir into --cache (detected faces only; misses "
+    "are left for a full run), without the evaluation: splits the work across machines.",
+)
 
 CHIP_SIZE = 150
 CHIP_PADDING = 0.25
@@ -168,8 +174,11 @@ def fallback_box(entries: dict[str, dict], width: int, height: int) -> tuple[int
     return tuple(int(round(v)) for v in np.median(boxes[near if near.any() else slice(None)], 0))
 
 
-def describe_all(lfw_dir: Path, names: list[str], cache_path: Path) -> dict[str, dict]:
-    """Descriptors for ``names`` (relative paths), reusing and extending the cache."""
+def describe_all(
+    lfw_dir: Path, names: list[str], cache_path: Path, fallback: bool = True
+) -> dict[str, dict]:
+    """Descriptors for ``names`` (relative paths), reusing and extending the cache; with
+    ``fallback`` False detector misses are left out."""
     from tqdm import tqdm
 
     cached = load_cache(cache_path)
@@ -198,7 +207,7 @@ def describe_all(lfw_dir: Path, names: list[str], cache_path: Path) -> dict[str,
                 done += 1
                 if done % 1000 == 0:  # checkpoint: an interrupted run resumes from here
                     save_cache(cache_path, {**cached, **entries})
-    if misses:
+    if misses and fallback:
         box = fallback_box(entries, 250, 250)
         print(f"{len(misses)} detector misses; using the central box {box}", flush=True)
         _init_worker(UPSAMPLE.value)
@@ -253,6 +262,12 @@ def set_to_set_demo(entries: dict[str, dict], min_images: int = 4, seed: int = 0
 
 def main(argv: list[str]) -> None:
     del argv
+    if DESCRIBE_ONLY.value:
+        root = Path(LFW_DIR.value)
+        names = sorted(str(p.relative_to(root)) for p in root.glob("*/*.jpg"))
+        entries = describe_all(root, names, Path(CACHE.value), fallback=False)
+        print(f"described {len(entries)} of {len(names)} images into {CACHE.value}")
+        return
     # Imported here, not at module level: the spawned workers re-import this module and
     # need only dlib, not the package (which loads TensorFlow).
     from facenet_tf.eval import pairs as pairs_lib

@@ -134,19 +134,23 @@ def load_face_crops(
     if method == "align":
         from facenet_tf.align import align_faces  # imported lazily: detectors are heavy
 
-        crops = align_faces(images, template=template, image_size=input_size, policy="largest")
+        if input_size[0] != input_size[1]:
+            raise InvalidInputError(f"method='align' needs a square input, got {input_size}")
+        crops = align_faces(images, template=template, image_size=int(input_size[0]))
         boxed = [c if c is not None else b for c, b in zip(crops, boxed, strict=True)]
     if not boxed:
         return np.zeros((0, *input_size, 3), np.uint8)
     return np.stack(boxed).astype(np.uint8)
 
 
-def alignment_available(template: str | None) -> bool:
-    """Whether ``facenet_tf.align`` can align faces to ``template`` here."""
-    if template is None:
+def alignment_available(template: str | None, input_size: tuple[int, int] | None = None) -> bool:
+    """Whether ``facenet_tf.align`` can align faces to ``template`` (square crops) here."""
+    if template is None or (input_size is not None and input_size[0] != input_size[1]):
         return False
     try:
-        from facenet_tf.align import align_faces  # noqa: F401
-    except ImportError:
+        from facenet_tf.align import align_faces, get_template  # noqa: F401
+
+        get_template(template)
+    except (ImportError, FileNotFoundError, ValueError, KeyError):
         return False
     return True

@@ -89,7 +89,7 @@ def crop_method(config: ParityConfig, info: ExportModel) -> str:
     """The crop method actually used."""
     if config.crop != "auto":
         return config.crop
-    return "align" if faces.alignment_available(info.align_template) else "box"
+    return "align" if faces.alignment_available(info.align_template, info.input_size) else "box"
 
 
 def cosine_stats(reference: np.ndarray, other: np.ndarray) -> dict[str, float]:

@@ -260,7 +260,7 @@ def run(config: TFLiteConfig) -> dict[str, Any]:
 
         embedder = litert.LiteRTEmbedder(flatbuffer, num_threads=os.cpu_count() or 1)
         result = devtrain.devtrain_threshold(
-            embedder.embed, config.lfw_dir, info.input_size, info.align_template
+            embedder.embed, config.lfw_dir, info.input_size, info.align_template, config.crop
         )
         threshold, note = result["threshold"], result["note"]
     model_path, sidecar_file = write_with_sidecar(

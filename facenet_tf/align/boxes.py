@@ -91,7 +91,9 @@ def iou_one_to_many(box: np.ndarray, boxes: np.ndarray, method: str = "union") -
         return np.where(denom > 0, inter / np.where(denom > 0, denom, 1.0), 0.0)
 
 
-def nms(boxes: np.ndarray, scores: np.ndarray, threshold: float, method: str = "union") -> np.ndarray:
+def nms(
+    boxes: np.ndarray, scores: np.ndarray, threshold: float, method: str = "union"
+) -> np.ndarray:
     """Greedy non-maximum suppression.
 
     Args:

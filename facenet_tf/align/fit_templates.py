@@ -137,7 +137,11 @@ def crop_displacement(template, landmarks, references, size) -> np.ndarray:
     for lm, ref in zip(landmarks, references, strict=True):
         ours = umeyama(lm, template)
         ref_inv = np.linalg.inv(np.vstack([ref, [0, 0, 1]]))[:2]
-        out.append(np.linalg.norm(apply_transform(ours, apply_transform(ref_inv, grid)) - grid, axis=1).mean())
+        out.append(
+            np.linalg.norm(
+                apply_transform(ours, apply_transform(ref_inv, grid)) - grid, axis=1
+            ).mean()
+        )
     return np.asarray(out)
 
 
@@ -196,7 +200,10 @@ def main(argv):
     eval_paths = [p for p in paths if int(p.parent.name) % 2 == 1]
     detector = MTCNNDetector()
     models = _dlib_models()
-    fit_rows, eval_rows = collect(fit_paths, detector, models), collect(eval_paths, detector, models)
+    fit_rows, eval_rows = (
+        collect(fit_paths, detector, models),
+        collect(eval_paths, detector, models),
+    )
     checks = [r["dlib_warp_check_mae"] for r in fit_rows if "dlib_warp_check_mae" in r]
     templates = {}
     for name, size, description in [

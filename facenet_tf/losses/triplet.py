@@ -198,15 +198,15 @@ def _batch_all(labels, embeddings, margin, distance):
     sorted_distances = tf.gather(batch.distances, neg.order, batch_dims=1)
     in_range = tf.range(b)[None, :] < neg.count[:, None]
     # float64 prefix sums: count * t - prefix is a difference of sums of ~B terms.
-    sorted64 = tf.cast(tf.where(in_range, sorted_distances, tf.zeros_like(sorted_distances)), tf.float64)
+    sorted64 = tf.cast(
+        tf.where(in_range, sorted_distances, tf.zeros_like(sorted_distances)), tf.float64
+    )
     prefix = tf.concat([tf.zeros([b, 1], tf.float64), tf.cumsum(sorted64, axis=1)], axis=1)
     threshold = batch.distances + _margin(margin, dtype)
     count = tf.searchsorted(neg.values, tf.stop_gradient(threshold), side="left")
     count = tf.where(batch.positive, count, tf.zeros_like(count))
     count64 = tf.cast(count, tf.float64)
-    hinge_sums = count64 * tf.cast(threshold, tf.float64) - tf.gather(
-        prefix, count, batch_dims=1
-    )
+    hinge_sums = count64 * tf.cast(threshold, tf.float64) - tf.gather(prefix, count, batch_dims=1)
     total = tf.reduce_sum(tf.where(batch.positive, hinge_sums, tf.zeros_like(hinge_sums)))
     num_active = tf.reduce_sum(count64)
     positives_per_anchor = tf.reduce_sum(tf.cast(batch.positive, tf.float64), axis=1)

@@ -94,6 +94,7 @@ def write_npz_atomic(path: str | os.PathLike, arrays: Mapping[str, np.ndarray]) 
             np.savez(f, **arrays)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a cache may be shared read-only
         os.replace(tmp, path)
     except BaseException:
         try:

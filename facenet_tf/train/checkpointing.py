@@ -34,7 +34,7 @@ def verify_checkpoint(path: str) -> str | None:
         reader = tf.train.load_checkpoint(path)
         for name in reader.get_variable_to_shape_map():
             reader.get_tensor(name)
-    except (tf.errors.OpError, ValueError) as err:
+    except (tf.errors.OpError, ValueError, IndexError, RuntimeError, OSError) as err:
         return f"{type(err).__name__}: {str(err).splitlines()[0]}"
     return None
 

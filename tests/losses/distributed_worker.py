@@ -50,8 +50,6 @@ def main(mode: str) -> None:
     strategy = _strategy(mode)
     # Imported only now: logical devices must be configured before anything else touches
     # the TensorFlow runtime.
-    import keras
-
     from facenet_tf import losses
 
     x, y = _data()
@@ -75,58 +73,83 @@ def main(mode: str) -> None:
         )
 
     init = np.random.default_rng(2).normal(size=(FEATURES, 4)).astype(np.float32)
-    results = {}
     cases = {
         "semihard": (losses.triplet_semihard_loss, {"margin": 0.3}),
         "batch_hard_soft": (losses.triplet_batch_hard_loss, {"soft": True, "distance": "l2"}),
         "batch_all": (losses.triplet_batch_all_loss, {"margin": 0.5, "distance": "angular"}),
     }
-    for name, (loss_fn, kwargs) in cases.items():
-        with strategy.scope():
-            dense = keras.layers.Dense(4, use_bias=False)
-            dense.build((None, FEATURES))
-            dense.kernel.assign(init)
-            optimizer = keras.optimizers.SGD(1.0)
-            optimizer.build(dense.trainable_variables)  # before strategy.run (Keras 3)
-
-        def embed(features):
-            return tf.math.l2_normalize(dense(features), axis=1)
-
-        @tf.function
-        def step(batch):
-            def replica_fn(features, labels):
-                with tf.GradientTape() as tape:
-                    loss = losses.replica_triplet_loss(
-                        loss_fn,  # noqa: B023
-                        labels,
-                        embed(features),
-                        **kwargs,  # noqa: B023
-                    )
-                grads = tape.gradient(loss, dense.trainable_variables)
-                optimizer.apply_gradients(zip(grads, dense.trainable_variables))  # noqa: B023
-                return loss, grads[0]
-
-            loss, grad = strategy.run(replica_fn, args=batch)
-            return (
-                strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None),
-                strategy.reduce(tf.distribute.ReduceOp.SUM, grad, axis=None),
-            )
-
-        with tf.GradientTape() as tape:
-            tape.watch(dense.kernel.value)
-            single = loss_fn(y, tf.math.l2_normalize(tf.matmul(x, dense.kernel.value), 1), **kwargs)
-        single_grad = tape.gradient(single, dense.kernel.value).numpy()
-        dist_loss, dist_grad = step(inputs)
-        weights_after = dense.kernel.numpy()
-        results[name] = {
-            "loss": float(dist_loss),
-            "single_loss": float(single),
-            "grad_diff": float(np.abs(dist_grad.numpy() - single_grad).max()),
-            "grad_max": float(np.abs(single_grad).max()),
-            "weight_diff": float(np.abs(weights_after - (init - single_grad)).max()),
-            "num_replicas": strategy.num_replicas_in_sync,
-        }
+    results = {
+        name: _run_case(strategy, inputs, x, y, init, loss_fn, kwargs)
+        for name, (loss_fn, kwargs) in cases.items()
+    }
+    results["gather"] = _gather_raw_inputs(strategy, inputs, x, y)
     print("RESULT " + json.dumps(results), flush=True)
+
+
+def _gather_raw_inputs(strategy, inputs, x, y) -> dict:
+    """all_gather_batch straight on the distributed inputs: under MultiWorkerMirrored
+    these tensors carry no device, the case where a bare ReplicaContext.all_gather
+    raises "destinations can not be empty"."""
+    from facenet_tf import losses
+
+    @tf.function
+    def gather(batch):
+        def replica_fn(features, labels):
+            return losses.all_gather_batch(labels, features)[:2]
+
+        return strategy.run(replica_fn, args=batch)
+
+    labels, features = gather(inputs)
+    local = strategy.experimental_local_results
+    return {
+        "features_diff": max(float(np.abs(f.numpy() - x).max()) for f in local(features)),
+        "labels_equal": all(bool(np.array_equal(v.numpy(), y)) for v in local(labels)),
+    }
+
+
+def _run_case(strategy, inputs, x, y, init, loss_fn, kwargs) -> dict:
+    """One SGD(1.0) step of a Dense(4) -> L2 embedding, distributed and on one device."""
+    import keras
+
+    from facenet_tf import losses
+
+    with strategy.scope():
+        dense = keras.layers.Dense(4, use_bias=False)
+        dense.build((None, FEATURES))
+        dense.kernel.assign(init)
+        optimizer = keras.optimizers.SGD(1.0)
+        optimizer.build(dense.trainable_variables)  # before strategy.run (Keras 3)
+
+    @tf.function
+    def step(batch):
+        def replica_fn(features, labels):
+            with tf.GradientTape() as tape:
+                embeddings = tf.math.l2_normalize(dense(features), axis=1)
+                loss = losses.replica_triplet_loss(loss_fn, labels, embeddings, **kwargs)
+            grads = tape.gradient(loss, dense.trainable_variables)
+            optimizer.apply_gradients(zip(grads, dense.trainable_variables, strict=True))
+            return loss, grads[0]
+
+        loss, grad = strategy.run(replica_fn, args=batch)
+        return (
+            strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None),
+            strategy.reduce(tf.distribute.ReduceOp.SUM, grad, axis=None),
+        )
+
+    kernel = tf.constant(init)
+    with tf.GradientTape() as tape:
+        tape.watch(kernel)
+        single = loss_fn(y, tf.math.l2_normalize(tf.matmul(x, kernel), axis=1), **kwargs)
+    single_grad = tape.gradient(single, kernel).numpy()
+    dist_loss, dist_grad = step(inputs)
+    return {
+        "loss": float(dist_loss),
+        "single_loss": float(single),
+        "grad_diff": float(np.abs(dist_grad.numpy() - single_grad).max()),
+        "grad_max": float(np.abs(single_grad).max()),
+        "weight_diff": float(np.abs(dense.kernel.numpy() - (init - single_grad)).max()),
+        "num_replicas": strategy.num_replicas_in_sync,
+    }
 
 
 if __name__ == "__main__":

@@ -46,7 +46,12 @@ def test_zero_distances_have_finite_gradients(distance):
 
 @pytest.mark.parametrize(
     ("alias", "name"),
-    [("squared-L2", "squared_l2"), ("L2", "l2"), ("angular", "angular"), ("SQUARED_L2", "squared_l2")],
+    [
+        ("squared-L2", "squared_l2"),
+        ("L2", "l2"),
+        ("angular", "angular"),
+        ("SQUARED_L2", "squared_l2"),
+    ],
 )
 def test_aliases(alias, name):
     assert canonical_distance(alias) == name

@@ -42,6 +42,8 @@ def _parse(output: str) -> dict:
 
 
 def _check(results: dict, num_replicas: int) -> None:
+    gather = results.pop("gather")  # every replica sees the global batch, in replica order
+    assert gather == {"features_diff": 0.0, "labels_equal": True}
     assert set(results) == {"semihard", "batch_hard_soft", "batch_all"}
     for name, r in results.items():
         assert r["num_replicas"] == num_replicas, name
@@ -85,7 +87,9 @@ def _run_workers() -> list[tuple[int, str]]:
         subprocess.Popen(
             _command("multiworker"),
             cwd=REPO_ROOT,
-            env=_env(TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})),
+            env=_env(
+                TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})
+            ),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

@@ -41,9 +41,7 @@ def batches(draw):
     return labels, x.astype(np.float32), margin, distance, name, seed
 
 
-SETTINGS = settings(
-    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def _loss(name, labels, x, margin, distance) -> float:

@@ -252,9 +252,13 @@ def parity(shared_data: Path, descriptor_fn, count: int) -> tuple[float, float, 
     return float(np.abs(ours - theirs).max()), float(cosine.min()), len(chips)
 
 
+def _report(max_abs: float, min_cos: float, n: int) -> None:
+    print(f"\ndlib parity: {n} chips, max abs diff {max_abs:.3g}, min cosine {min_cos:.12f}")
+
+
 def test_parity_with_dlib_24_chips(shared_data, descriptor_fn):
     max_abs, min_cos, n = parity(shared_data, descriptor_fn, 24)
-    print(f"dlib parity: {n} chips, max abs diff {max_abs:.3g}, min cosine {min_cos:.9f}")
+    _report(max_abs, min_cos, n)
     assert n == 24
     assert max_abs <= MAX_ABS_DIFF
     assert min_cos >= MIN_COSINE
@@ -263,7 +267,7 @@ def test_parity_with_dlib_24_chips(shared_data, descriptor_fn):
 @pytest.mark.slow
 def test_parity_with_dlib_256_chips(shared_data, descriptor_fn):
     max_abs, min_cos, n = parity(shared_data, descriptor_fn, 256)
-    print(f"dlib parity: {n} chips, max abs diff {max_abs:.3g}, min cosine {min_cos:.9f}")
+    _report(max_abs, min_cos, n)
     assert n == 256
     assert max_abs <= MAX_ABS_DIFF
     assert min_cos >= MIN_COSINE

@@ -154,9 +154,7 @@ def batch_hard_stats(
 ) -> dict:
     """Means over anchors having a positive of activity, hardest d_ap and d_an."""
     kept = [
-        t
-        for t in batch_hard_terms(labels, embeddings, margin, soft, distance)
-        if t["has_positive"]
+        t for t in batch_hard_terms(labels, embeddings, margin, soft, distance) if t["has_positive"]
     ]
     if not kept:
         return {k: 0.0 for k in ("fraction_active_triplets", "mean_d_ap", "mean_d_an")}

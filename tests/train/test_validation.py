@@ -1,0 +1,72 @@
+"""DevTest validation on a synthetic LFW-style tree with known answers."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from facenet_tf.train.validation import PairValidator
+from tests.data.synthetic import identity_colour, label_from_pixels
+
+NAMES = ["Ann_A", "Bob_B", "Cid_C", "Dee_D"]
+
+
+@pytest.fixture(scope="module")
+def lfw(tmp_path_factory):
+    root = tmp_path_factory.mktemp("lfw")
+    for label, name in enumerate(NAMES):
+        (root / name).mkdir()
+        for i in (1, 2):
+            image = np.broadcast_to(identity_colour(label), (30, 30, 3)).astype(np.uint8)
+            cv2.imwrite(str(root / name / f"{name}_{i:04d}.jpg"), image[..., ::-1])
+    lines = ["3"]
+    lines += [f"{n}\t1\t2" for n in NAMES[:3]]
+    lines += [f"{NAMES[i]}\t1\t{NAMES[i + 1]}\t2" for i in range(3)]
+    pairs = root / "pairsDevTest.txt"
+    pairs.write_text("\n".join(lines) + "\n")
+    return root, pairs
+
+
+def _oracle(batch):
+    # One-hot of the identity the pixels show: same identity -> distance 0, else 2.
+    out = np.zeros((len(batch), len(NAMES)), np.float32)
+    for i, image in enumerate(batch):
+        if image.max() > 0:  # padding rows are all zero
+            out[i, label_from_pixels(image)] = 1.0
+        else:
+            out[i, 0] = 1.0
+    return out
+
+
+def test_perfect_embedding_scores_one(lfw):
+    root, pairs = lfw
+    validator = PairValidator(str(pairs), str(root), (12, 12))
+    assert len(validator) == 6 and validator.images.shape == (8, 12, 12, 3)
+    calls = []
+
+    def embed(batch):
+        calls.append(batch.shape[0])
+        return _oracle(batch)
+
+    scores = validator(embed, batch_size=3)
+    assert calls == [3, 3, 3]  # 8 images, the last batch padded to a static shape
+    assert scores["accuracy"] == 1.0
+    assert scores["mean_distance_same"] == 0.0 and scores["mean_distance_different"] == 2.0
+    assert 0.0 <= scores["threshold"] < 2.0
+
+
+def test_constant_embedding_scores_chance(lfw):
+    root, pairs = lfw
+    validator = PairValidator(str(pairs), str(root), (12, 12))
+    scores = validator(lambda b: np.ones((len(b), 4), np.float32), batch_size=4)
+    assert scores["accuracy"] == 0.5
+
+
+@pytest.mark.slow
+def test_real_devtest_loads(shared_data):
+    lfw_dir = shared_data / "lfw"
+    validator = PairValidator(
+        str(lfw_dir / "pairsDevTest.txt"), str(lfw_dir / "lfw-deepfunneled"), (32, 32)
+    )
+    assert len(validator) == 1000

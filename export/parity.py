@@ -26,7 +26,7 @@ _EVAL_THREADS = flags.DEFINE_integer("eval_threads", 2, "LiteRT threads for eval
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    from export import parity_lib
+    from export import parity_lib, parity_report
 
     config = parity_lib.ParityConfig(
         model=_MODEL.value or "",
@@ -46,7 +46,7 @@ def main(argv: list[str]) -> None:
         logging.info(
             "%s: %s (%s)", "met" if target["met"] else "MISSED", target["target"], target["value"]
         )
-    print(parity_lib.markdown(report))
+    print(parity_report.markdown(report))
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ written into its sidecar. The Keras model itself and the SavedModel's ``embed`` 
 from __future__ import annotations
 
 import dataclasses
-import json
+import hashlib
 import logging
 import os
 import platform
@@ -23,17 +23,11 @@ import numpy as np
 
 from export import codes, faces, litert, model_io, saved_model_lib, tflite_lib, threshold
 from export.model_io import ExportModel
+from export.parity_report import row_of, targets, write_report
 from facenet_tf.errors import InvalidInputError
 
 PathLike = str | os.PathLike
 LFW_DIR = "lfw"
-
-# Targets of the export issue.
-TARGET_INT8_LFW_DROP = 0.3  # accuracy points vs float32
-TARGET_INT8_SIZE_RATIO = 0.27
-TARGET_INT8_SPEEDUP = 2.0  # 1 thread, vs float32
-TARGET_FLOAT16_COSINE = 0.9999
-TARGET_CODES_LFW_DROP = 0.1  # SavedModel int8 codes vs float, accuracy points
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,8 +73,10 @@ class ParityConfig:
             )
         if self.num_faces < 2 or self.num_calibration < 1 or self.latency_runs < 1:
             raise InvalidInputError("--num_faces >= 2, --num_calibration >= 1, --latency_runs >= 1")
-        if not self.threads or min(self.threads) < 1:
-            raise InvalidInputError(f"--threads must be positive integers, got {self.threads}")
+        if not self.threads or min(self.threads) < 1 or 1 not in self.threads:
+            raise InvalidInputError(
+                f"--threads must be positive integers including 1, got {self.threads}"
+            )
         if self.crop not in ("auto", "align", "box"):
             raise InvalidInputError(f"--crop must be auto, align or box, got {self.crop!r}")
 
@@ -110,6 +106,37 @@ def keras_embed(info: ExportModel, pixels: np.ndarray, batch_size: int = 64) -> 
         for i in range(0, len(pixels), batch_size)
     ]
     return np.concatenate(out).astype(np.float32)
+
+
+def cached(path: Path, compute) -> np.ndarray:
+    """``compute()`` saved to ``path`` (.npy), or loaded from there when a run already did
+    it: the LFW embeddings of a variant take the longest, and a rerun should not redo them."""
+    if path.is_file():
+        logging.info("reusing %s", path)
+        return np.load(path)
+    value = np.asarray(compute())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp.npy")
+    np.save(tmp, value)
+    tmp.replace(path)
+    return value
+
+
+def chunked(embed, pixels: np.ndarray, what: str, chunk: int = 1000) -> np.ndarray:
+    """``embed`` over ``pixels`` in chunks, logging progress."""
+    out = []
+    for start in range(0, len(pixels), chunk):
+        out.append(embed(pixels[start : start + chunk]))
+        logging.info("%s: %d / %d", what, min(start + chunk, len(pixels)), len(pixels))
+    return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+
+
+def weights_digest(model) -> str:
+    """Short hash of a Keras model's weights (names cache files)."""
+    digest = hashlib.sha256()
+    for w in model.get_weights():
+        digest.update(np.ascontiguousarray(w).tobytes())
+    return digest.hexdigest()[:12]
 
 
 def lfw_keys(data_dir: PathLike):
@@ -245,9 +272,11 @@ def run(config: ParityConfig) -> dict[str, Any]:
         view2, devtrain, keys = lfw_keys(config.data_dir)
         chips = lfw_chips(config, info, keys, method)
         logging.info("LFW: %d images; embedding with Keras", len(keys))
-        keras_lfw = keras_embed(info, chips)
+        keras_lfw = cached(
+            work / f"lfw_keras_{method}_{weights_digest(info.model)}.npy",
+            lambda: chunked(lambda p: keras_embed(info, p), chips, "LFW keras"),
+        )
 
-    rows: list[dict[str, Any]] = []
     keras_row: dict[str, Any] = {"variant": "keras (reference)", "format": "keras"}
     sm_row: dict[str, Any] = {"variant": "savedmodel embed_quantized", "format": "savedmodel"}
     # SavedModel: both signatures on the same faces, as TF Serving would run them.
@@ -280,41 +309,6 @@ def run(config: ParityConfig) -> dict[str, Any]:
     latency = {
         str(n): litert.latency_ms(flatbuffers, n, runs=config.latency_runs) for n in config.threads
     }
-    for quantization, flatbuffer in flatbuffers.items():
-        t0 = time.time()
-        path = work / f"{info.name}_{quantization}.tflite"
-        row: dict[str, Any] = {
-            "variant": f"tflite {quantization}",
-            "format": "tflite",
-            "file": str(path),
-            "size_bytes": len(flatbuffer),
-            "latency_ms": {n: table[quantization] for n, table in latency.items()},
-        }
-        embedder = litert.LiteRTEmbedder(flatbuffer, num_threads=config.eval_threads)
-        row["input"] = {"dtype": np.dtype(embedder.input_detail["dtype"]).name,
-                        "quantization": list(embedder.input_detail["quantization"])}  # fmt: skip
-        row["output"] = {"dtype": np.dtype(embedder.output_detail["dtype"]).name,
-                         "quantization": list(embedder.output_detail["quantization"])}  # fmt: skip
-        row["cosine"] = cosine_stats(reference, embedder.embed(eval_faces))
-        thr, note = None, "not measured (parity run without LFW)"
-        if config.lfw:
-            logging.info("LFW: embedding %d images with %s", len(keys), quantization)
-            row["lfw"] = lfw_scores(embedder.embed(chips), keys, view2, devtrain)
-            thr = row["lfw"]["devtrain_threshold"]
-            note = (
-                f"best accuracy on LFW view-1 DevTrain ({row['lfw']['devtrain_accuracy']:.2f}%), "
-                f"crops by {method!r}"
-            )
-        _, side = tflite_lib.write_with_sidecar(
-            flatbuffer, path, info, quantization, threshold=thr, threshold_note=note
-        )
-        row["sidecar"] = str(side)
-        row["seconds"] = time.time() - t0
-        rows.append(row)
-        logging.info(
-            "%s: %s", quantization, json.dumps({k: row[k] for k in ("size_bytes", "cosine")})
-        )
-
     report = {
         "model": info.name,
         "input_size": list(info.input_size),
@@ -338,114 +332,58 @@ def run(config: ParityConfig) -> dict[str, Any]:
             else None
         ),  # fmt: skip
         "machine": machine,
-        "rows": [keras_row, sm_row, *rows],
-        "seconds": time.time() - started,
+        "rows": [keras_row, sm_row],
+        "complete": False,
     }
-    report["targets"] = targets(report)
-    write_report(report, config.output_dir)
+    embedders = {}
+    for quantization, flatbuffer in flatbuffers.items():
+        embedder = litert.LiteRTEmbedder(flatbuffer, num_threads=config.eval_threads)
+        embedders[quantization] = embedder
+        report["rows"].append(
+            {
+                "variant": f"tflite {quantization}",
+                "format": "tflite",
+                "file": str(work / f"{info.name}_{quantization}.tflite"),
+                "size_bytes": len(flatbuffer),
+                "latency_ms": {n: table[quantization] for n, table in latency.items()},
+                "input": _tensor_summary(embedder.input_detail),
+                "output": _tensor_summary(embedder.output_detail),
+                "cosine": cosine_stats(reference, embedder.embed(eval_faces)),
+            }
+        )
+        _flush(report, started, config.output_dir)
+    # LFW last, float32 and int8 first: it is the slow part, and the report is rewritten
+    # after each variant so that an interrupted run still leaves its figures.
+    for quantization in ("float32", "int8", "float16", "dynamic"):
+        flatbuffer, row = flatbuffers[quantization], row_of(report, f"tflite {quantization}")
+        thr, note = None, "not measured (parity run without LFW)"
+        if config.lfw:
+            digest = hashlib.sha256(flatbuffer).hexdigest()[:12]
+            vectors = cached(
+                work / f"lfw_{quantization}_{method}_{digest}.npy",
+                lambda q=quantization: chunked(embedders[q].embed, chips, f"LFW {q}"),
+            )
+            row["lfw"] = lfw_scores(vectors, keys, view2, devtrain)
+            thr = row["lfw"]["devtrain_threshold"]
+            note = (
+                f"best accuracy on LFW view-1 DevTrain ({row['lfw']['devtrain_accuracy']:.2f}%), "
+                f"crops by {method!r}"
+            )
+        _, side = tflite_lib.write_with_sidecar(
+            flatbuffer, row["file"], info, quantization, threshold=thr, threshold_note=note
+        )
+        row["sidecar"] = str(side)
+        _flush(report, started, config.output_dir)
+    report["complete"] = True
+    _flush(report, started, config.output_dir)
     return report
 
 
-def _row(report: dict[str, Any], variant: str) -> dict[str, Any]:
-    return next(r for r in report["rows"] if r["variant"] == variant)
+def _tensor_summary(detail: dict[str, Any]) -> dict[str, Any]:
+    return {"dtype": np.dtype(detail["dtype"]).name, "quantization": list(detail["quantization"])}
 
 
-def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
-    """Each target of the issue with the measured figure and whether it is met."""
-    f32, f16, i8 = (_row(report, f"tflite {q}") for q in ("float32", "float16", "int8"))
-    out = []
-    size_ratio = i8["size_bytes"] / f32["size_bytes"]
-    out.append({"target": f"int8 size <= {TARGET_INT8_SIZE_RATIO:.0%} of float32",
-                "value": round(size_ratio, 4), "met": size_ratio <= TARGET_INT8_SIZE_RATIO})  # fmt: skip
-    speedup = f32["latency_ms"]["1"]["median"] / i8["latency_ms"]["1"]["median"]
-    out.append({"target": f"int8 1-thread latency >= {TARGET_INT8_SPEEDUP}x faster than float32",
-                "value": round(speedup, 3), "met": speedup >= TARGET_INT8_SPEEDUP})  # fmt: skip
-    out.append({"target": f"float16 cosine to Keras >= {TARGET_FLOAT16_COSINE} (min over faces)",
-                "value": f16["cosine"]["min"], "met": f16["cosine"]["min"] >= TARGET_FLOAT16_COSINE})  # fmt: skip
-    if "lfw" in i8:
-        drop = f32["lfw"]["accuracy"] - i8["lfw"]["accuracy"]
-        out.append({"target": f"int8 LFW within {TARGET_INT8_LFW_DROP} points of float32",
-                    "value": round(drop, 4), "met": abs(drop) <= TARGET_INT8_LFW_DROP})  # fmt: skip
-        keras_row, sm = (
-            _row(report, "keras (reference)"),
-            _row(report, "savedmodel embed_quantized"),
-        )
-        drop = keras_row["lfw"]["accuracy"] - sm["lfw"]["accuracy"]
-        out.append({"target": f"SavedModel int8 codes LFW within {TARGET_CODES_LFW_DROP} points of float",
-                    "value": round(drop, 4), "met": abs(drop) <= TARGET_CODES_LFW_DROP})  # fmt: skip
-    return out
-
-
-def markdown(report: dict[str, Any]) -> str:
-    """The report as a markdown page."""
-    f32 = _row(report, "tflite float32")
-    threads = list(f32["latency_ms"])
-    head = ["variant", "size (MB)", "size / f32"]
-    head += [f"latency {n}T (ms)" for n in threads]
-    head += ["speedup 1T", "cosine mean", "cosine min", "LFW acc (%)", "DevTrain thr"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for r in report["rows"]:
-        cells = [r["variant"]]
-        if "size_bytes" in r:
-            cells += [f"{r['size_bytes'] / 1e6:.2f}", f"{r['size_bytes'] / f32['size_bytes']:.3f}"]
-            cells += [f"{r['latency_ms'][n]['median']:.1f}" for n in threads]
-            cells += [f"{f32['latency_ms']['1']['median'] / r['latency_ms']['1']['median']:.2f}x"]
-        else:
-            cells += ["-", "-"] + ["-" for _ in threads] + ["-"]
-        cells += [f"{r['cosine']['mean']:.6f}", f"{r['cosine']['min']:.6f}"]
-        if "lfw" in r:
-            cells += [f"{r['lfw']['accuracy']:.2f} ± {r['lfw']['accuracy_std']:.2f}",
-                      f"{r['lfw']['devtrain_threshold']:.4f}"]  # fmt: skip
-        else:
-            cells += ["-", "-"]
-        lines.append("| " + " | ".join(cells) + " |")
-    m = report["machine"]
-    goals = [f"- {'met' if t['met'] else 'MISSED'}: {t['target']} (measured {t['value']})"
-             for t in report["targets"]]  # fmt: skip
-    faces_note = report["faces"]
-    text = [
-        f"# Export parity: `{report['model']}`",
-        "",
-        f"Generated by `python -m export.parity --model={report['model']}`; raw figures in "
-        f"`parity_{report['model']}.json`.",
-        "",
-        *lines,
-        "",
-        "## Targets",
-        *goals,
-        "",
-        "## How it was measured",
-        f"- Input: {report['input_size'][0]}x{report['input_size'][1]} RGB uint8 pixels fed to "
-        "every TFLite variant exactly as an app would (LiteRT `ai_edge_litert`, batch 1); "
-        "the int8 variant has uint8 input and int8 output (scale 1/128).",
-        f"- Cosine: each variant's (dequantised) output against the Keras model on "
-        f"{faces_note['evaluation']} CelebA aligned faces (no LFW people); int8 calibrated on "
-        f"{faces_note['calibration']} other CelebA faces. Crops: `{report['crop_method']}`.",
-        "- Latency: median of timed `invoke()` calls, XNNPACK delegate (LiteRT default), batch 1, "
-        f"on {m['cpu_count']} CPU cores ({m['cpu']}; {', '.join(m['simd']) or 'no listed SIMD'}), load average {m['load_average_at_start']} at "
-        "start; the machine was shared, so absolute figures are noisy, ratios less so.",
-        "- LFW: view-2 `pairs.txt`, 10 folds, threshold per fold from the other nine, squared L2 "
-        "of L2-normalised embeddings; `DevTrain thr` is the best-accuracy threshold on view-1 "
-        "DevTrain, written into each sidecar.",
-        "- `savedmodel embed_quantized`: the SavedModel's int8 codes (`round(clip(x, -1, 1) * 127)`, "
-        "128 bytes per face) decoded as code / 127.",
-        f"- TensorFlow {m['tensorflow']}, ai-edge-litert {m['ai_edge_litert']}, Python {m['python']}.",
-        "",
-    ]
-    return "\n".join(text)
-
-
-def write_report(report: dict[str, Any], output_dir: PathLike) -> tuple[Path, Path]:
-    """Writes ``parity_<model>.json`` and ``parity_<model>.md``; returns both paths."""
-    out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    public = json.loads(json.dumps(report))
-    for r in public["rows"]:  # machine-local paths do not belong in the committed report
-        for key in ("file", "sidecar"):
-            if key in r:
-                r[key] = Path(r[key]).name
-    json_path = out / f"parity_{report['model']}.json"
-    json_path.write_text(json.dumps(public, indent=2) + "\n", encoding="utf-8")
-    md_path = out / f"parity_{report['model']}.md"
-    md_path.write_text(markdown(report), encoding="utf-8")
-    return md_path, json_path
+def _flush(report: dict[str, Any], started: float, output_dir: PathLike) -> None:
+    report["seconds"] = time.time() - started
+    report["targets"] = targets(report)
+    write_report(report, output_dir)

@@ -66,10 +66,11 @@ class EmbeddingCache:
         self.hits = 0
         self.misses = 0
         if self.path.is_file():
-            z = np.load(self.path, allow_pickle=False)
-            if str(z["key"]) == key:  # a digest collision would otherwise mix models
-                for h, e, f in zip(z["hashes"], z["embeddings"], z["no_face"], strict=True):
-                    self._rows[str(h)] = (e, bool(f))
+            with np.load(self.path, allow_pickle=False) as z:  # each z[k] reads the file
+                key_ok = str(z["key"]) == key  # a digest collision would otherwise mix models
+                rows = (z["hashes"], z["embeddings"], z["no_face"]) if key_ok else ([], [], [])
+            for h, e, f in zip(*rows, strict=True):
+                self._rows[str(h)] = (e, bool(f))
 
     def __len__(self) -> int:
         return len(self._rows)

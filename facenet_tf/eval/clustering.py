@@ -87,7 +87,7 @@ def cluster_embeddings(
     if method == "dbscan":
         model = cluster.DBSCAN(eps=eps, min_samples=min_samples, metric="precomputed")
         return model.fit_predict(distance_matrix(x, x, "squared_l2")).astype(np.int64)
-    model = cluster.HDBSCAN(min_cluster_size=min_cluster_size, min_samples=min_samples)
+    model = cluster.HDBSCAN(min_cluster_size=min_cluster_size, min_samples=min_samples, copy=True)
     return model.fit_predict(x).astype(np.int64)
 
 

@@ -129,20 +129,32 @@ def plot_clusters(
     labels = list(labels)
     if len(labels) != len(xy):
         raise InvalidInputError(f"labels: {len(labels)} for {len(xy)} embeddings")
-    panels = [("identities", labels)] + ([("clusters found", list(clusters))] if clusters else [])
+    ids = list(dict.fromkeys(labels))
+    if clusters is not None:
+        clusters = [int(c) for c in clusters]
+        if len(clusters) != len(labels):
+            raise InvalidInputError(f"clusters: {len(clusters)} for {len(labels)} embeddings")
+    palette = _colours(len(ids) + (len(set(clusters)) if clusters is not None else 0))
+    colour = {u: palette[j] for j, u in enumerate(ids)}
+    panels = [("identities", labels, colour)]
+    if clusters is not None:
+        panels.append(
+            (
+                "clusters found",
+                list(clusters),
+                _cluster_colours(labels, clusters, colour, palette[len(ids) :]),
+            )
+        )
     fig = _new_figure((5.5 * len(panels), 5.0))
-    for k, (name, lab) in enumerate(panels):
+    for k, (name, lab, colours) in enumerate(panels):
         ax = fig.add_subplot(1, len(panels), k + 1)
-        uniq = list(dict.fromkeys(lab))
-        cmap = _colours(len(uniq))
-        for j, u in enumerate(uniq):
+        for u in dict.fromkeys(lab):
             m = np.asarray([v == u for v in lab])
-            colour = "lightgrey" if name == "clusters found" and u == -1 else cmap[j]
-            ax.scatter(xy[m, 0], xy[m, 1], s=18, color=colour, label=str(u), alpha=0.85)
+            ax.scatter(xy[m, 0], xy[m, 1], s=18, color=colours[u], label=str(u), alpha=0.85)
         ax.set_title(f"{title}: {name} ({method.upper()})")
         ax.set_xticks([])
         ax.set_yticks([])
-        if len(uniq) <= 12:
+        if len(colours) <= 12:
             ax.legend(fontsize=7, loc="best", markerscale=0.8)
     fig.tight_layout()
     p = Path(path)
@@ -151,8 +163,31 @@ def plot_clusters(
     return p
 
 
+def _cluster_colours(labels: list, clusters: Sequence[int], id_colour: dict, spare: list) -> dict:
+    """A cluster takes its majority identity's colour (largest cluster first), so the two
+    panels match where the clustering is right; others get spare colours, noise grey."""
+    members: dict[int, list] = {}
+    for lab, c in zip(labels, clusters, strict=True):
+        members.setdefault(c, []).append(lab)
+    out, taken = {}, set()
+    spare = list(spare)
+    for c in sorted(members, key=lambda c: -len(members[c])):
+        if c == -1:
+            out[c] = "lightgrey"
+            continue
+        major = max(set(members[c]), key=members[c].count)
+        if major in taken:
+            out[c] = spare.pop(0) if spare else "black"
+        else:
+            out[c] = id_colour[major]
+            taken.add(major)
+    return out
+
+
 def _colours(n: int) -> list:
+    """tab10's ten colours, then tab20's lighter shades, then repeats."""
     from matplotlib import colormaps
 
-    cmap = colormaps["tab10" if n <= 10 else "tab20"]
-    return [cmap(i % cmap.N) for i in range(n)]
+    base = [colormaps["tab10"](i) for i in range(10)]
+    base += [colormaps["tab20"](i) for i in range(1, 20, 2)]
+    return [base[i % len(base)] for i in range(n)]

@@ -211,7 +211,7 @@ def _truncate_metrics(path: str, last_step: int) -> None:
     with tf.io.gfile.GFile(path) as f:
         lines = [ln for ln in f if ln.strip() and json.loads(ln)["step"] <= last_step]
     with tf.io.gfile.GFile(path, "w") as f:
-        f.writelines(lines)
+        f.write("".join(lines))
 
 
 def run(config: TrainConfig, model_fn: Callable[[], keras.Model] | None = None) -> TrainResult:

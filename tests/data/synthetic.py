@@ -59,3 +59,26 @@ def label_from_pixels(image: np.ndarray) -> int:
     median = np.median(np.asarray(image, np.float64).reshape(-1, 3), axis=0)
     level = np.abs(median[:, None] - np.array([40, 128, 215])[None]).argmin(axis=1)
     return int(level[0] + 3 * level[1] + 9 * level[2])
+
+
+def write_lfw_tree(root: Path, names: Sequence[str], size: int = 30) -> Path:
+    """An LFW-style tree ``{name}/{name}_000i.jpg`` (2 images each) and its pair file.
+
+    The pair file (view-1 layout) holds one matched pair per name and mismatched pairs
+    between neighbouring names.
+
+    Returns:
+        The path of ``pairsDevTest.txt`` inside ``root``.
+    """
+    for label, name in enumerate(names):
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for i in (1, 2):
+            image = np.broadcast_to(identity_colour(label), (size, size, 3)).astype(np.uint8)
+            cv2.imwrite(str(root / name / f"{name}_{i:04d}.jpg"), image[..., ::-1])
+    n = len(names) - 1
+    lines = [str(n)]
+    lines += [f"{name}\t1\t2" for name in names[:n]]
+    lines += [f"{names[i]}\t1\t{names[i + 1]}\t2" for i in range(n)]
+    pairs = root / "pairsDevTest.txt"
+    pairs.write_text("\n".join(lines) + "\n")
+    return pairs

@@ -21,7 +21,15 @@ def test_view2_layout_and_paths(tmp_path):
     assert plist.issame == [True, False, True, False]
     assert plist.folds == [0, 0, 1, 1]
     assert plist.pairs[1] == pairs.Pair("A", 1, "B", 3, False, 0)
-    assert plist.image_keys() == [("A", 1), ("A", 2), ("B", 3), ("C", 2), ("C", 4), ("B", 1), ("C", 12)]
+    assert plist.image_keys() == [
+        ("A", 1),
+        ("A", 2),
+        ("B", 3),
+        ("C", 2),
+        ("C", 4),
+        ("B", 1),
+        ("C", 12),
+    ]
     assert pairs.lfw_image_path("/x", "C", 12).as_posix() == "/x/C/C_0012.jpg"
 
 

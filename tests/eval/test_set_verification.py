@@ -63,9 +63,7 @@ def test_set_verification_uses_the_kfold_protocol():
     sets = _videos(rng, n_ids=20)
     plist = _pairs(20)
     res = S.evaluate_video_pairs(sets, plist, first_n=5, far_target=0.1)
-    d = S.set_distances(
-        [sets[p.video1] for p in plist], [sets[p.video2] for p in plist], first_n=5
-    )
+    d = S.set_distances([sets[p.video1] for p in plist], [sets[p.video2] for p in plist], first_n=5)
     ref = V.kfold_verification(d, [p.issame for p in plist], [p.fold for p in plist], 0.1)
     assert res.fold_accuracies == ref.fold_accuracies
 

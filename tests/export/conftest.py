@@ -3,6 +3,8 @@ faces (CelebA aligned crops, never LFW) cut to its input size."""
 
 from __future__ import annotations
 
+import functools
+
 import keras
 import numpy as np
 import pytest
@@ -45,6 +47,14 @@ def build_tiny_model(size: tuple[int, int] = TINY_SIZE, embedding_dim: int = 16,
         ]
     )
     return model
+
+
+@functools.cache
+def registered_export_model(name: str) -> model_io.ExportModel:
+    """A registered model (pretrained weights where it has them), built once per session."""
+    import facenet_tf
+
+    return model_io.describe(facenet_tf.create_model(name))
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,12 @@ import pytest
 
 from export import model_io
 from facenet_tf.errors import InvalidInputError
-from tests.export.conftest import TINY_MEAN, TINY_SCALE, build_tiny_model
+from tests.export.conftest import (
+    TINY_MEAN,
+    TINY_SCALE,
+    build_tiny_model,
+    registered_export_model,
+)
 
 
 def test_l2_normalize_fusable_matches_numpy_and_keras():
@@ -54,16 +59,15 @@ def test_describe_rejects_free_spatial_input():
 def test_describe_registered_model():
     import facenet_tf
 
-    names = facenet_tf.list_models()
-    if not names:
-        pytest.skip("no registered models yet")
-    name = "mobilefacenet" if "mobilefacenet" in names else names[0]
-    info = model_io.describe(
-        facenet_tf.create_model(name, **({"pretrained": False} if name == "dlib_resnet_v1" else {}))
-    )
-    registered = facenet_tf.get_model_info(name)
-    assert info.input_size == registered.input_size
-    assert info.align_template == registered.align_template
+    if "dlib_resnet_v1" not in facenet_tf.list_models():
+        pytest.skip("dlib_resnet_v1 is not registered")
+    info = registered_export_model("dlib_resnet_v1")
+    # dlib's own constants (shared/DLIB_FORMAT.md): 150x150 chips, (pixel - mean) / 256.
+    assert info.input_size == (150, 150)
+    assert info.align_template == "dlib_150"
+    assert info.embedding_dim == 128
+    assert info.pixel_mean == pytest.approx([122.782, 117.001, 104.298])
+    assert info.pixel_scale == pytest.approx([1 / 256] * 3)
 
 
 def test_build_tiny_model_is_deterministic():

@@ -66,11 +66,22 @@ def test_rgba_png_drops_alpha(tmp_path, rgb):
 
 def test_16bit_png_is_reduced_to_8bit(tmp_path):
     values = np.array([[0, 257 * 100, 65535, 257 * 3]], np.uint16)  # exact multiples of 257
-    Image.fromarray(values.astype(np.uint16), "I;16").save(tmp_path / "d.png")
-    assert Image.open(tmp_path / "d.png").mode.startswith("I")  # really 16-bit on disk
-    out = read_image(tmp_path / "d.png")
+    Image.fromarray(values).save(tmp_path / "gray16.png")
+    assert Image.open(tmp_path / "gray16.png").mode.startswith("I")  # really 16-bit on disk
+    out = read_image(tmp_path / "gray16.png")
     np.testing.assert_allclose(out[0, :, 0], [0, 100, 255, 3], atol=1)
     np.testing.assert_array_equal(out[..., 0], out[..., 2])
+
+
+def test_16bit_rgb_png(tmp_path):
+    import cv2
+
+    rgb16 = np.array([[[257 * 10, 257 * 20, 257 * 30], [65535, 0, 257 * 128]]], np.uint16)
+    assert cv2.imwrite(str(tmp_path / "rgb16.png"), rgb16[..., ::-1])  # cv2 writes BGR
+    assert (tmp_path / "rgb16.png").read_bytes()[24] == 16  # IHDR bit depth
+    np.testing.assert_allclose(
+        read_image(tmp_path / "rgb16.png")[0], [[10, 20, 30], [255, 0, 128]], atol=1
+    )
 
 
 def test_cmyk_jpeg_is_converted(tmp_path):

@@ -5,7 +5,8 @@ Each model is built untrained (speed does not depend on the weights), wrapped in
 model's input size. Two warm-up calls (tracing, first-run allocations) are excluded. Each
 timed repeat runs ``--calls_per_repeat`` calls at batch 1, or one call at larger batches;
 the table gives the median faces/s over ``--repeats`` repeats, which is robust to other
-work on a shared machine. Results are printed and written as CSV.
+work on a shared machine; the CSV records the 1-minute load average beside each row.
+Results are printed and written as CSV.
 
 Usage (from the repository root):
     nice -n 10 python benchmarks/embed_throughput.py
@@ -48,6 +49,7 @@ FIELDS = (
     "repeats",
     "calls_per_repeat",
     "jit_compile",
+    "load_average_1m",
 )
 
 
@@ -116,6 +118,8 @@ def time_model(name: str, config: Config) -> list[dict]:
                 "repeats": config.repeats,
                 "calls_per_repeat": calls,
                 "jit_compile": config.jit_compile,
+                # The machine may be shared: record how busy it was.
+                "load_average_1m": round(os.getloadavg()[0], 2),
             }
         )
         print(f"  {name} batch {batch}: {rate:.1f} faces/s", flush=True)
@@ -149,7 +153,8 @@ def run(config: Config) -> list[dict]:
 
     print(
         f"tensorflow {tf.__version__}, {platform.processor() or platform.machine()}, "
-        f"{os.cpu_count()} CPUs, jit_compile={config.jit_compile}",
+        f"{os.cpu_count()} CPUs, jit_compile={config.jit_compile}, "
+        f"load average {os.getloadavg()[0]:.1f}",
         flush=True,
     )
     rows = []

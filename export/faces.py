@@ -108,6 +108,7 @@ def load_face_crops(
     *,
     template: str | None = None,
     method: str = "box",
+    fallbacks: list[int] | None = None,
 ) -> np.ndarray:
     """Reads images and turns them into model-input crops.
 
@@ -120,6 +121,8 @@ def load_face_crops(
             resized, as pre-aligned chips), "resize" (resize only), or "align" (detect
             and align with ``facenet_tf.align.align_faces``; photos without a detected
             face fall back to "box").
+        fallbacks: when given, the indices of images that fell back to "box" under
+            ``method="align"`` are appended to it.
 
     Returns:
         uint8 [N, H, W, 3] RGB crops, the pixels an app would feed.
@@ -137,6 +140,8 @@ def load_face_crops(
         if input_size[0] != input_size[1]:
             raise InvalidInputError(f"method='align' needs a square input, got {input_size}")
         crops = align_faces(images, template=template, image_size=int(input_size[0]))
+        if fallbacks is not None:
+            fallbacks.extend(i for i, c in enumerate(crops) if c is None)
         boxed = [c if c is not None else b for c, b in zip(crops, boxed, strict=True)]
     if not boxed:
         return np.zeros((0, *input_size, 3), np.uint8)

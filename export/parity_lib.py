@@ -149,34 +149,40 @@ def lfw_keys(data_dir: PathLike):
     return view2, devtrain, keys
 
 
-def lfw_chips(config: ParityConfig, info: ExportModel, keys, method: str) -> np.ndarray:
+def lfw_chips(config: ParityConfig, info: ExportModel, keys, method: str) -> tuple[np.ndarray, int]:
     """uint8 [K, H, W, 3] LFW crops of ``keys``, cached in ``work_dir`` (cropping and
-    detection are done once per model input and template, not once per variant)."""
+    detection are done once per model input and template, not once per variant), and
+    how many of them fell back to the fixed box because no face was detected."""
     from facenet_tf.eval.pairs import lfw_image_path
 
     h, w = info.input_size
     cache = Path(config.work_dir) / f"lfw_chips_{method}_{info.align_template}_{h}x{w}.npy"
-    if cache.is_file():
+    missed_file = cache.with_name(cache.stem + "_fallbacks.npy")
+    if cache.is_file() and missed_file.is_file():
         chips = np.load(cache, mmap_mode="r")
         if chips.shape[0] == len(keys):
-            return np.asarray(chips)
+            return np.asarray(chips), int(np.load(missed_file).size)
     root = Path(config.data_dir) / LFW_DIR / threshold.LFW_IMAGES
     paths = [lfw_image_path(root, n, i) for n, i in keys]
-    chunks = []
+    chunks, missed = [], []
     for start in range(0, len(paths), 500):
+        chunk_missed: list[int] = []
         chunks.append(
             faces.load_face_crops(
                 paths[start : start + 500],
                 info.input_size,
                 template=info.align_template,
                 method=method,
+                fallbacks=chunk_missed,
             )
         )
+        missed += [start + i for i in chunk_missed]
         logging.info("LFW crops: %d / %d", min(start + 500, len(paths)), len(paths))
     chips = np.concatenate(chunks)
     cache.parent.mkdir(parents=True, exist_ok=True)
     np.save(cache, chips)
-    return chips
+    np.save(missed_file, np.asarray(missed, np.int64))
+    return chips, len(missed)
 
 
 def lfw_scores(embeddings: np.ndarray, keys, view2, devtrain) -> dict[str, Any]:
@@ -270,7 +276,7 @@ def run(config: ParityConfig) -> dict[str, Any]:
 
     if config.lfw:
         view2, devtrain, keys = lfw_keys(config.data_dir)
-        chips = lfw_chips(config, info, keys, method)
+        chips, lfw_fallbacks = lfw_chips(config, info, keys, method)
         logging.info("LFW: %d images; embedding with Keras", len(keys))
         keras_lfw = cached(
             work / f"lfw_keras_{method}_{weights_digest(info.model)}.npy",
@@ -325,6 +331,7 @@ def run(config: ParityConfig) -> dict[str, Any]:
             {
                 "pairs": "pairs.txt (view 2), 10 folds",
                 "images": len(keys),
+                "no_face_detected_box_crop": lfw_fallbacks if method == "align" else None,
                 "distance": "squared L2 of L2-normalised embeddings",
                 "threshold": "DevTrain (view 1) best accuracy",
             }

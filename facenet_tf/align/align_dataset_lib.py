@@ -152,13 +152,7 @@ _WORKER: dict = {}
 
 
 def _init_worker(config: AlignDatasetConfig) -> None:
-    """Builds the detector once per process, with the thread budget set before TF starts."""
-    import cv2
-    import tensorflow as tf
-
-    tf.config.threading.set_intra_op_parallelism_threads(config.threads_per_worker)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
-    cv2.setNumThreads(1)
+    """Builds the detector once per process."""
     from facenet_tf.align.detector import MTCNNDetector
 
     _WORKER["config"] = config
@@ -168,8 +162,15 @@ def _init_worker(config: AlignDatasetConfig) -> None:
 
 
 def _init_pool_worker(config: AlignDatasetConfig) -> None:
+    """Pool initializer: thread budget first (before TensorFlow starts), then the detector."""
+    import cv2
+    import tensorflow as tf
+
     # Ctrl-C reaches the whole process group; only the parent should handle it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    tf.config.threading.set_intra_op_parallelism_threads(config.threads_per_worker)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    cv2.setNumThreads(1)
     _init_worker(config)
 
 

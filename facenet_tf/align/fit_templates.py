@@ -14,16 +14,20 @@ For every image where dlib's HOG detector and our MTCNN find the same (largest) 
   * the reference ``facenet_160`` transform is the FaceNet reference implementation's
     crop: MTCNN box grown by 16 pixels on each side, resized to 160x160 (faces whose grown
     box leaves the image are skipped, so no clipping distorts the geometry).
-A template T is then fitted so that the similarity transform from our 5 landmarks to T
-reproduces the reference transform: T starts as the mean position of our landmarks in
-the reference crops and is refined by least squares on the displacement of a 5x5 grid of
-crop points (in crop pixels) between the reference crop and ours.
+The template T is the mean position of our landmarks in the reference crops (the least-
+squares choice in landmark space). How well the similarity transform from our landmarks
+to T reproduces each held-out reference crop is measured as the mean displacement of a
+5x5 grid of crop points (crop pixels) and as the mean absolute pixel difference. A
+refinement that minimises the grid displacement directly on the fitting half is also
+computed and reported; it did not do better on the held-out half (it trades landmark
+plausibility for nothing), so the mean is what we ship.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +41,7 @@ FLAGS = flags.FLAGS
 _CELEBA = flags.DEFINE_string("celeba_dir", "../shared/data/celeba/wild", "CelebA image tree.")
 _OUTPUT = flags.DEFINE_string("output", "facenet_tf/align/templates.json", "JSON to write.")
 _MAX = flags.DEFINE_integer("max_images", 3000, "Images to use at most (both halves).")
+_CACHE = flags.DEFINE_string("cache", None, "Optional .pkl caching the detections between runs.")
 
 FACENET_MARGIN = 32.0
 FACENET_SIZE = 160
@@ -198,12 +203,17 @@ def main(argv):
     paths = [paths[i] for i in rng.permutation(len(paths))[: _MAX.value]]
     fit_paths = [p for p in paths if int(p.parent.name) % 2 == 0]
     eval_paths = [p for p in paths if int(p.parent.name) % 2 == 1]
-    detector = MTCNNDetector()
-    models = _dlib_models()
-    fit_rows, eval_rows = (
-        collect(fit_paths, detector, models),
-        collect(eval_paths, detector, models),
-    )
+    if _CACHE.value and Path(_CACHE.value).is_file():
+        with open(_CACHE.value, "rb") as f:
+            fit_rows, eval_rows = pickle.load(f)
+    else:
+        detector = MTCNNDetector()
+        models = _dlib_models()
+        fit_rows = collect(fit_paths, detector, models)
+        eval_rows = collect(eval_paths, detector, models)
+        if _CACHE.value:
+            with open(_CACHE.value, "wb") as f:
+                pickle.dump((fit_rows, eval_rows), f)
     checks = [r["dlib_warp_check_mae"] for r in fit_rows if "dlib_warp_check_mae" in r]
     templates = {}
     for name, size, description in [
@@ -214,16 +224,18 @@ def main(argv):
         ev = [r for r in eval_rows if r[name] is not None]
         lm_fit, ref_fit = [r["landmarks"] for r in fit], [r[name] for r in fit]
         lm_ev, ref_ev = [r["landmarks"] for r in ev], [r[name] for r in ev]
-        mean_t = np.mean([apply_transform(r, lm) for lm, r in zip(lm_fit, ref_fit, strict=True)], 0)
-        template = fit_template(lm_fit, ref_fit, size)
-        d_mean = crop_displacement(mean_t, lm_ev, ref_ev, size)
-        d_fit = crop_displacement(template, lm_ev, ref_ev, size)
+        template = np.mean(
+            [apply_transform(r, lm) for lm, r in zip(lm_fit, ref_fit, strict=True)], 0
+        )
+        refined = fit_template(lm_fit, ref_fit, size)
+        d_mean = crop_displacement(template, lm_ev, ref_ev, size)
+        d_refined = crop_displacement(refined, lm_ev, ref_ev, size)
         stats = {
             "fit_faces": len(fit),
             "eval_faces": len(ev),
-            "eval_crop_displacement_px_median": round(float(np.median(d_fit)), 3),
-            "eval_crop_displacement_px_p90": round(float(np.percentile(d_fit, 90)), 3),
-            "eval_crop_displacement_px_median_mean_template": round(float(np.median(d_mean)), 3),
+            "eval_crop_displacement_px_median": round(float(np.median(d_mean)), 3),
+            "eval_crop_displacement_px_p90": round(float(np.percentile(d_mean, 90)), 3),
+            "eval_crop_displacement_px_median_refined": round(float(np.median(d_refined)), 3),
             "eval_pixel_mae": round(chip_mae(ev, name, template, size), 3),
         }
         if name == "dlib_150":

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from absl import app, flags
 
+from facenet_tf.errors import InvalidInputError
 from facenet_tf.eval import evaluate_lib
 
 MODEL = flags.DEFINE_string("model", None, "Registered model name or .keras path.")
@@ -74,7 +75,11 @@ def config_from_flags() -> evaluate_lib.EvalConfig:
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    rep = evaluate_lib.run(config_from_flags())
+    try:
+        config = config_from_flags()
+    except InvalidInputError as err:  # a bad flag: usage message, not a traceback
+        raise app.UsageError(str(err)) from None
+    rep = evaluate_lib.run(config)
     print("\n".join(evaluate_lib.summary_lines(rep)))
 
 

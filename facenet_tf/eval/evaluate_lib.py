@@ -163,6 +163,12 @@ def with_no_face_policy(
             if policy == "center_crop":
                 images = [center_crop(im, crop_fraction) for im in images]
             emb[idx] = np.asarray(aligned_fn(images), dtype=np.float32)
+            still = [names[k] for k, i in enumerate(idx) if not np.isfinite(emb[i]).all()]
+            if still:
+                raise NoFaceError(
+                    f"the {policy} fallback gave no embedding for {len(still)} image(s): "
+                    f"{', '.join(still[:10])}"
+                )
         return emb, no_face
 
     return compute
@@ -234,7 +240,8 @@ def _clustering(
         return {
             "skipped": f"fewer than 2 identities with >= {config.cluster_min_images} images"
         }, None
-    sel = np.asarray([i for i, n in enumerate(names) if n in set(chosen)])
+    chosen_set = set(chosen)
+    sel = np.asarray([i for i, n in enumerate(names) if n in chosen_set])
     x, lab = emb[sel], [names[i] for i in sel]
     k = len(chosen)
     runs = {
@@ -254,8 +261,8 @@ def _clustering(
         out[name] = clustering.clustering_scores(
             lab, clustering.cluster_embeddings(x, **kwargs)
         ).to_dict()
-    top = sorted(chosen, key=lambda n: (-counts[n], n))[: config.plot_identities]
-    psel = np.asarray([i for i, n in enumerate(lab) if n in set(top)])
+    top = set(sorted(chosen, key=lambda n: (-counts[n], n))[: config.plot_identities])
+    psel = np.asarray([i for i, n in enumerate(lab) if n in top])
     found = clustering.cluster_embeddings(x[psel], "agglomerative", n_clusters=len(top))
     return out, (x[psel], [lab[i] for i in psel], found)
 

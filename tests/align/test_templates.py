@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 
 from facenet_tf.align.templates import TEMPLATES_JSON, get_template, template_names
 from facenet_tf.errors import InvalidInputError
 
 
-@pytest.mark.parametrize("name,size", [("facenet_160", 160), ("dlib_150", 150), ("mobile_112", 112)])
+@pytest.mark.parametrize(
+    "name,size", [("facenet_160", 160), ("dlib_150", 150), ("mobile_112", 112)]
+)
 def test_face_geometry_is_upright_and_centred(name, size):
     t = get_template(name)
     assert t.size == size and t.points.shape == (5, 2)

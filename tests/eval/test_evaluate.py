@@ -169,3 +169,17 @@ def test_binary_end_to_end_with_a_keras_model(tmp_path, tree):
     rep2 = evaluate_lib.run(config)
     assert rep2["cache"]["misses"] == 0
     assert rep2["verification"] == rep["verification"]
+
+
+def test_no_face_fallback_that_finds_nothing_fails_loudly(tmp_path, tree):
+    def always_nan(items):
+        return np.full((len(items), 3), np.nan, np.float32)
+
+    with pytest.raises(NoFaceError, match="center_crop fallback gave no embedding"):
+        evaluate_lib.run(_config(tmp_path, tree), embed_fn=always_nan)
+
+
+def test_center_crop():
+    img = np.arange(10 * 20 * 3).reshape(10, 20, 3)
+    crop = evaluate_lib.center_crop(img, 0.6)  # 6 x 6 from rows 2..7, columns 7..12
+    np.testing.assert_array_equal(crop, img[2:8, 7:13])

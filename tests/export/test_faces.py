@@ -59,3 +59,19 @@ def test_celeba_crops_are_real_faces(celeba_paths):
     crops = faces.load_face_crops(celeba_paths[:4], (64, 64))
     assert crops.shape == (4, 64, 64, 3)
     assert crops.std() > 20  # photos, not blank frames
+
+
+@pytest.mark.slow
+def test_align_method_on_real_faces(celeba_paths):
+    if not faces.alignment_available("dlib_150", (150, 150)):
+        pytest.skip("facenet_tf.align has no dlib_150 template here")
+    missed: list[int] = []
+    crops = faces.load_face_crops(
+        celeba_paths[:3], (150, 150), template="dlib_150", method="align", fallbacks=missed
+    )
+    assert crops.shape == (3, 150, 150, 3) and missed == []
+
+
+def test_alignment_needs_square_input():
+    assert not faces.alignment_available("dlib_150", (140, 116))
+    assert not faces.alignment_available(None)

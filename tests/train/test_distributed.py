@@ -1,9 +1,11 @@
 """Runs in fresh processes: MirroredStrategy on 2 logical CPUs, 2 local workers, kill -9.
 
-Each compares final weights with the in-process single-device reference run: the P x K
-batch of step s is the same global batch however it is split over replicas, the loss is
-mined over the gathered global batch and gradients are summed, so distributed training
-equals single-device training up to float rounding.
+Each compares final weights with an in-process single-device run: the P x K batch of
+step s is the same global batch however it is split over replicas, the loss is mined
+over the gathered global batch and gradients are summed, so distributed training equals
+single-device training up to float rounding (compared over a short run, see
+``short_reference``). The killed-and-resumed run uses the same single-device arithmetic
+as its reference, so it must match over the full run.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from tests.train.conftest import (
     finish,
     load_weights,
     run_worker,
+    short_config,
     subprocess_env,
 )
 
@@ -39,17 +42,17 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_mirrored_on_two_logical_cpus_equals_single_device(assets, reference, tmp_path):
-    config = base_config(
+def test_mirrored_on_two_logical_cpus_equals_single_device(assets, short_reference, tmp_path):
+    config = short_config(
         assets, tmp_path / "w", strategy="mirrored", devices=["/cpu:0", "/cpu:1"]
     )
     finish(run_worker(config, tmp_path / "out.npz", cpus=2))
-    assert_same_weights(load_weights(tmp_path / "out.npz"), reference["weights"], atol=1e-5)
+    assert_same_weights(load_weights(tmp_path / "out.npz"), short_reference, atol=1e-5)
 
 
-def test_two_local_workers_end_with_identical_weights(assets, reference, tmp_path):
+def test_two_local_workers_end_with_identical_weights(assets, short_reference, tmp_path):
     cluster = {"worker": [f"127.0.0.1:{_free_port()}" for _ in range(2)]}
-    config = base_config(assets, tmp_path / "w", strategy="multi_worker")
+    config = short_config(assets, tmp_path / "w", strategy="multi_worker")
     procs = []
     for i in range(2):
         tf_config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})
@@ -64,7 +67,7 @@ def test_two_local_workers_end_with_identical_weights(assets, reference, tmp_pat
                 proc.kill()
     w0, w1 = load_weights(tmp_path / "w0.npz"), load_weights(tmp_path / "w1.npz")
     assert_same_weights(w0, w1, atol=0.0)
-    assert_same_weights(w0, reference["weights"], atol=1e-5)
+    assert_same_weights(w0, short_reference, atol=1e-5)
     # Only the chief keeps checkpoints and the final model; worker scratch is removed.
     assert (tmp_path / "w" / "model.keras").exists()
     assert not list((tmp_path / "w").glob("workers/*"))

@@ -37,6 +37,7 @@ _CHUNK = flags.DEFINE_integer("chunk", 32, "Images per alternating timing chunk.
 _OUT = flags.DEFINE_string("output", str(ROOT / "benchmarks" / "results" / "detect_align.json"), "")
 _SHEET = flags.DEFINE_string("sheet", str(ROOT / "docs" / "align_contact_sheet.png"), "")
 _TEMPLATE = flags.DEFINE_string("template", "facenet_160", "Template timed in the speed run.")
+_ONLY_SHEET = flags.DEFINE_bool("only_sheet", False, "Only (re)draw the contact sheet.")
 
 
 def _package_faces(detector, image):
@@ -156,6 +157,9 @@ def main(argv):
     if _MAX.value:
         paths = paths[: _MAX.value]
     ours = MTCNNDetector()
+    if _ONLY_SHEET.value:
+        contact_sheet(paths, ours, Path(_SHEET.value))
+        return
     rng = np.random.default_rng(0)
     sample = [
         paths[i]

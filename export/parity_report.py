@@ -115,8 +115,9 @@ def markdown(report: dict[str, Any]) -> str:
         "- LFW: view-2 `pairs.txt`, 10 folds, threshold per fold from the other nine, squared L2 "
         "of L2-normalised embeddings; `DevTrain thr` is the best-accuracy threshold on view-1 "
         "DevTrain, written into each sidecar.",
-        "- `savedmodel embed_quantized`: the SavedModel's int8 codes (`round(clip(x, -1, 1) * 127)`, "
-        "128 bytes per face) decoded as code / 127.",
+        "- `savedmodel embed_quantized`: the SavedModel's int8 codes, D bytes per face "
+        "(`round(clip(x, -r, r) * 127 / r)`, r = min(1, sqrt(32 / D)) = 0.5 for D = 128, "
+        "see `export/codes.py`), decoded as code * r / 127.",
         f"- TensorFlow {m['tensorflow']}, ai-edge-litert {m['ai_edge_litert']}, Python {m['python']}.",
         "",
     ]

@@ -4,7 +4,8 @@
   [N, D] unit vectors. The cast to float and the model's pixel normalisation run in
   the graph; callers send raw pixels.
 * ``embed_quantized``: the same input -> ``codes`` int8 [N, D], the fixed-scale codes of
-  ``export.codes`` (``code = round(clip(x, -1, 1) * 127)``, ``x ~= code / 127``):
+  ``export.codes`` (``code = round(clip(x, -r, r) * 127 / r)``, ``x ~= code * r / 127``
+  with r = min(1, sqrt(32 / D)) = 0.5 for D = 128):
   D bytes per face, 128 for the usual D = 128.
 * ``serving_default``: an alias of ``embed``.
 
@@ -59,6 +60,7 @@ class SavedModelConfig:
 def contract(info: ExportModel) -> dict[str, Any]:
     """The JSON contract stored beside the SavedModel."""
     h, w = info.input_size
+    r, scale = codes.code_range(info.embedding_dim), codes.code_scale(info.embedding_dim)
     return {
         "model": info.name,
         "signatures": {
@@ -69,9 +71,10 @@ def contract(info: ExportModel) -> dict[str, Any]:
             "embed_quantized": {
                 "inputs": {"images": f"uint8 [N, {h}, {w}, 3] RGB aligned faces, raw pixels"},
                 "outputs": {"codes": f"int8 [N, {info.embedding_dim}]"},
-                "code_scale": codes.CODE_SCALE,
-                "encode": "code = round(clip(x, -1, 1) * 127)",
-                "decode": "x ~= code / 127 (then L2-normalise for distances)",
+                "code_range": r,
+                "code_scale": scale,
+                "encode": f"code = round(clip(x, -{r:g}, {r:g}) * {scale:g})",
+                "decode": f"x ~= code / {scale:g} (then L2-normalise for distances)",
             },
             "serving_default": "alias of embed",
         },

@@ -199,7 +199,6 @@ def _align_raw(
     crops = align_faces(
         [np.clip(img + 0.5, 0, 255).astype(np.uint8) for img in rgb],
         template=embedder.align_template,
-        image_size=embedder.input_size,
         policy="largest",
     )
     missing = [i for i, crop in enumerate(crops) if crop is None]
@@ -218,7 +217,7 @@ def _align_raw(
             stacklevel=3,
         )
     out = [
-        crop.astype(np.float32) if crop is not None else resize_to(img, embedder.input_size)
+        resize_to(crop.astype(np.float32) if crop is not None else img, embedder.input_size)
         for crop, img in zip(crops, rgb, strict=True)
     ]
     return out, missing

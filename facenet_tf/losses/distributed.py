@@ -29,9 +29,10 @@ from facenet_tf.errors import InvalidInputError
 def _worker_device(ctx: tf.distribute.ReplicaContext) -> str:
     """The device this replica runs on, as a fully qualified worker device string.
 
-    Under MultiWorkerMirroredStrategy, tensors created in a `tf.function` carry no
-    device, and ``ReplicaContext.all_gather`` then fails with "destinations can not be
-    empty" (it derives the destination from the value's device).
+    Under MultiWorkerMirroredStrategy the elements of a distributed dataset reach a
+    `tf.function` step without a device, and ``ReplicaContext.all_gather`` on such a
+    tensor fails with "destinations can not be empty" (it derives the destination from
+    the value's device). Gathering a copy placed on this device avoids that.
     """
     devices = ctx.strategy.extended.worker_devices
     if len(devices) == 1:
@@ -76,11 +77,10 @@ def all_gather_batch(
     replica_id = tf.cast(ctx.replica_id_in_sync_group, tf.int32)
     start = tf.reduce_sum(sizes[:replica_id])
     size = local_size[0]
+    # Other replicas' rows are constants here; this replica's rows are the live tensor,
+    # so gradients reach only the local embeddings.
     gathered = tf.stop_gradient(gathered)
-    global_embeddings = tf.concat(
-        [gathered[:start], tf.cast(embeddings, gathered.dtype), gathered[start + size :]],
-        axis=0,
-    )
+    global_embeddings = tf.concat([gathered[:start], embeddings, gathered[start + size :]], axis=0)
     return global_labels, global_embeddings, start, size
 
 

@@ -186,34 +186,62 @@ def triplet_batch_hard_stats(
     return {k: tf.cast(v, tf.float32) for k, v in stats.items()}
 
 
+def _batch_all_hinges(batch: _mining.Batch, margin: tf.Tensor):
+    """Sum of the hinges of all valid triplets and the number of active ones, in float64.
+
+    For anchor a, positive p and threshold t = d_ap + margin, the active negatives are
+    those with d_an < t: with each anchor's negatives sorted, their number is a binary
+    search and their hinge sum is count * t - (sum of the `count` nearest negatives), a
+    prefix sum. That turns the O(B^3) triplet sum into O(B^2) memory and O(B^2 log B) time.
+
+    The gradient is written by hand to keep the backward pass as lean as the forward one:
+    d(sum)/d(d_ap) = number of active negatives of (a, p), and
+    d(sum)/d(d_an) = -(number of positives p of a with d_an < d_ap + margin), a binary
+    search among a's sorted positive thresholds.
+    """
+    b = tf.shape(batch.distances)[0]
+    inf = tf.constant(float("inf"), batch.distances.dtype)
+
+    @tf.custom_gradient
+    def hinges(distances):
+        neg = _mining.sort_negatives(_mining.Batch(distances, batch.positive, batch.negative))
+        in_range = tf.range(b)[None, :] < neg.count[:, None]
+        # float64 prefix sums: count * t - prefix is a difference of sums of up to B terms.
+        sorted64 = tf.cast(tf.where(in_range, neg.values, tf.zeros_like(neg.values)), tf.float64)
+        prefix = tf.concat([tf.zeros([b, 1], tf.float64), tf.cumsum(sorted64, axis=1)], axis=1)
+        threshold = distances + margin
+        count = tf.searchsorted(neg.values, threshold, side="left")
+        count = tf.where(batch.positive, count, tf.zeros_like(count))
+        count64 = tf.cast(count, tf.float64)
+        sums = count64 * tf.cast(threshold, tf.float64) - tf.gather(prefix, count, batch_dims=1)
+        total = tf.reduce_sum(tf.where(batch.positive, sums, tf.zeros_like(sums)))
+        num_active = tf.reduce_sum(count64)
+
+        def grad(upstream_total, upstream_num_active):
+            del upstream_num_active  # a count: piecewise constant, zero gradient
+            thresholds = tf.sort(tf.where(batch.positive, threshold, inf), axis=1)
+            # Positives p of anchor a with d_an < t_ap = #positives - #{t_ap <= d_an}.
+            at_most = tf.searchsorted(thresholds, distances, side="right")
+            num_positive = tf.reduce_sum(tf.cast(batch.positive, tf.int32), axis=1)
+            active_with = tf.where(batch.negative, num_positive[:, None] - at_most, 0)
+            per_cell = tf.cast(count - active_with, distances.dtype)
+            return tf.cast(upstream_total, distances.dtype) * per_cell
+
+        return (total, num_active), grad
+
+    return hinges(batch.distances)
+
+
 def _batch_all(labels, embeddings, margin, distance):
     batch = _mining.prepare_batch(labels, embeddings, canonical_distance(distance))
     dtype = batch.distances.dtype
-    b = tf.shape(batch.distances)[0]
-    neg = _mining.sort_negatives(batch)
-    # For anchor a, positive p and threshold t = d_ap + margin, the active negatives are
-    # the sorted ones below t: count = #{n : d_an < t} and their hinge sum is
-    # count * t - (sum of the `count` nearest negative distances). Prefix sums turn the
-    # O(B^3) triplet sum into O(B^2) binary searches and gathers.
-    sorted_distances = tf.gather(batch.distances, neg.order, batch_dims=1)
-    in_range = tf.range(b)[None, :] < neg.count[:, None]
-    # float64 prefix sums: count * t - prefix is a difference of sums of ~B terms.
-    sorted64 = tf.cast(
-        tf.where(in_range, sorted_distances, tf.zeros_like(sorted_distances)), tf.float64
-    )
-    prefix = tf.concat([tf.zeros([b, 1], tf.float64), tf.cumsum(sorted64, axis=1)], axis=1)
-    threshold = batch.distances + _margin(margin, dtype)
-    count = tf.searchsorted(neg.values, tf.stop_gradient(threshold), side="left")
-    count = tf.where(batch.positive, count, tf.zeros_like(count))
-    count64 = tf.cast(count, tf.float64)
-    hinge_sums = count64 * tf.cast(threshold, tf.float64) - tf.gather(prefix, count, batch_dims=1)
-    total = tf.reduce_sum(tf.where(batch.positive, hinge_sums, tf.zeros_like(hinge_sums)))
-    num_active = tf.reduce_sum(count64)
+    total, num_active = _batch_all_hinges(batch, _margin(margin, dtype))
     positives_per_anchor = tf.reduce_sum(tf.cast(batch.positive, tf.float64), axis=1)
-    num_valid = tf.reduce_sum(positives_per_anchor * tf.cast(neg.count, tf.float64))
+    negatives_per_anchor = tf.reduce_sum(tf.cast(batch.negative, tf.float64), axis=1)
+    num_valid = tf.reduce_sum(positives_per_anchor * negatives_per_anchor)
     loss = tf.cast(_mining.safe_divide(total, num_active), dtype)
     fraction = tf.cast(_mining.safe_divide(num_active, num_valid), dtype)
-    return loss, fraction, batch, num_active, num_valid, neg.count
+    return loss, fraction, batch, num_active, num_valid
 
 
 def triplet_batch_all_loss(
@@ -257,7 +285,7 @@ def triplet_batch_all_stats(
         ``mean_d_ap`` over anchor-positive pairs, ``mean_d_an`` over anchor-negative
         pairs, ``num_valid_triplets``, ``num_active_triplets`` and ``loss``.
     """
-    loss, fraction, batch, num_active, num_valid, _ = _batch_all(
+    loss, fraction, batch, num_active, num_valid = _batch_all(
         labels, tf.stop_gradient(embeddings), margin, distance
     )
     d = batch.distances

@@ -9,8 +9,9 @@ and the L2-normalised embedding.
 Common choices where the 2015 paper is silent or dated (each model's docstring adds its
 own):
   * Every convolution is conv -> batch normalisation -> ReLU (no conv bias). The paper
-    predates batch normalisation; these nets do not train reliably from scratch without
-    it. The "norm" rows stay as local response normalisation (``local_response_norm``).
+    predates batch normalisation, which makes training from random initialisation
+    faster and less sensitive to the learning rate. The "norm" rows stay as local
+    response normalisation (``local_response_norm``).
   * Pooling uses "same" padding, which reproduces Table 2's sizes (112, 56, 28, 14, 7).
   * L2 pooling is the zero-padded window norm of ``facenet_tf.layers.L2Pooling2D``.
   * Input: RGB pixels in [0, 255], normalised inside the model by

@@ -65,9 +65,9 @@ def nn1(
         table), fc2 is Dense(8192) -> Maxout(2) (34M). The "concat" row (a no-op for a
         single tower) is omitted.
       * Every convolution is followed by batch normalisation (conv -> BN -> ReLU, no
-        conv bias). The 2015 paper predates BN; it is added because these nets do not
-        train reliably from scratch without it. The rnorm rows stay as local response
-        normalisation (``local_response_norm=False`` drops them).
+        conv bias). The 2015 paper predates BN; it makes training from random
+        initialisation faster and less sensitive to the learning rate. The rnorm rows
+        stay as local response normalisation (``local_response_norm=False`` drops them).
       * Input: RGB pixels in [0, 255], normalised inside the model by
         ``PixelNormalization(127.5, 1/128)`` to about [-1, 1] (the paper does not say;
         this is the fixed standardisation of the widely used TensorFlow FaceNet ports).

@@ -50,6 +50,8 @@ class TrainConfig:
         warmup_steps: linear warm-up from 0 before the schedule.
         weight_decay: decoupled weight decay of the optimizer (0: none).
         train_steps: total optimizer steps.
+        max_train_minutes: stop earlier, with a checkpoint, the final validation and the
+            exports, once training has run this long (0: no limit); a re-run goes on.
         seed: seeds initialisation and the data pipeline.
         precision: "float32", "mixed_bfloat16" or "mixed_float16" (with loss scaling).
         xla: compile the forward and backward pass with XLA.
@@ -101,6 +103,7 @@ class TrainConfig:
     warmup_steps: int = 0
     weight_decay: float = 0.0
     train_steps: int = 10000
+    max_train_minutes: float = 0.0
     seed: int = 0
     precision: str = "float32"
     xla: bool = False
@@ -205,7 +208,7 @@ def validate(c: TrainConfig) -> None:
     )
     _check_positive(
         c, "margin", "warmup_steps", "weight_decay", "brightness_delta", "val_every",
-        "jpeg_prob", "lr_alpha", "seed", allow_zero=True,
+        "jpeg_prob", "lr_alpha", "seed", "max_train_minutes", allow_zero=True,
     )  # fmt: skip
     if c.identities_per_batch < 2:
         _fail("identities_per_batch", f"needs >= 2 identities for negatives, got {c.identities_per_batch}")

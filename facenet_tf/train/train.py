@@ -72,6 +72,9 @@ _LR_DECAY_RATE = flags.DEFINE_float("lr_decay_rate", _default("lr_decay_rate"), 
 _WARMUP = flags.DEFINE_integer("warmup_steps", _default("warmup_steps"), "Linear warm-up.")
 _WEIGHT_DECAY = flags.DEFINE_float("weight_decay", _default("weight_decay"), "Decoupled.")
 _TRAIN_STEPS = flags.DEFINE_integer("train_steps", _default("train_steps"), "Total steps.")
+_MAX_MINUTES = flags.DEFINE_float(
+    "max_train_minutes", _default("max_train_minutes"), "Stop after this long (0: never)."
+)
 _SEED = flags.DEFINE_integer("seed", _default("seed"), "Initialisation and data seed.")
 _PRECISION = flags.DEFINE_enum(
     "precision", _default("precision"), config_lib.PRECISIONS, "Mixed precision policy."
@@ -147,6 +150,7 @@ def config_from_flags() -> config_lib.TrainConfig:
         warmup_steps=_WARMUP.value,
         weight_decay=_WEIGHT_DECAY.value,
         train_steps=_TRAIN_STEPS.value,
+        max_train_minutes=_MAX_MINUTES.value,
         seed=_SEED.value,
         precision=_PRECISION.value,
         xla=_XLA.value,

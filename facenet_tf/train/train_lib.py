@@ -314,6 +314,7 @@ def _run(config: TrainConfig, model_fn) -> TrainResult:
 
         progress = tqdm(total=config.train_steps, initial=start, unit="step", mininterval=2.0)
     current, busy, images = start, 0.0, 0
+    deadline = time.monotonic() + 60.0 * config.max_train_minutes
     while current < config.train_steps:
         t0 = time.perf_counter()
         values = {k: float(v) for k, v in trainer.train_loop(iterator).items()}
@@ -328,7 +329,8 @@ def _run(config: TrainConfig, model_fn) -> TrainResult:
         if progress is not None:
             progress.update(config.steps_per_loop)
             progress.set_postfix(loss=f"{values['loss']:.4f}", refresh=False)
-        last = current >= config.train_steps
+        out_of_time = config.max_train_minutes > 0 and time.monotonic() > deadline
+        last = current >= config.train_steps or out_of_time
         if current % config.log_every == 0 or last:
             values["learning_rate"] = _learning_rate(optimizer)
             values["images_per_sec"] = images / max(busy, 1e-9)
@@ -338,6 +340,9 @@ def _run(config: TrainConfig, model_fn) -> TrainResult:
             manager.save(checkpoint_number=current)
         if (config.val_every and current % config.val_every == 0) or last:
             validate(current)
+        if out_of_time:
+            logging.info("max_train_minutes reached at step %d; re-run to continue", current)
+            break
     if progress is not None:
         progress.close()
     writer.flush()

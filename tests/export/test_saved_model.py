@@ -56,7 +56,8 @@ def test_embed_quantized_codes_decode_within_half_step(exported, tiny_info):
     got = loaded.signatures["embed_quantized"](images=tf.constant(pixels))["codes"].numpy()
     assert got.dtype == np.int8 and got.shape == (6, tiny_info.embedding_dim)
     expected = tiny_info.model(pixels.astype(np.float32)).numpy()
-    # Independent of the code under test: the documented formula written out in numpy.
+    # The documented formula written out in numpy: D = 16 gives range 1, scale 127.
+    assert tiny_info.embedding_dim == 16
     reference = np.round(np.clip(expected, -1, 1) * 127).astype(np.int8)
     assert np.abs(got.astype(int) - reference.astype(int)).max() <= 1  # float ties only
     assert np.abs(codes.dequantize(got) - expected).max() <= 0.5 / 127 + 1e-5
@@ -66,7 +67,7 @@ def test_contract_file(exported, tiny_info):
     path, _ = exported
     contract = json.loads((path / saved_model_lib.CONTRACT_FILE).read_text())
     assert contract["input_size"] == list(tiny_info.input_size)
-    assert contract["signatures"]["embed_quantized"]["code_scale"] == 127.0
+    assert contract["signatures"]["embed_quantized"]["code_scale"] == 127.0  # D = 16
     assert contract["pixel_normalization"]["mean"] == tiny_info.pixel_mean
 
 

@@ -38,12 +38,15 @@ def _reset_peak() -> bool:
         return False
 
 
-def _forward_backward(fn, labels, embeddings) -> float:
+def _forward_backward_tensors(fn, labels, embeddings) -> tuple[tf.Tensor, tf.Tensor]:
     with tf.GradientTape() as tape:
         tape.watch(embeddings)
         loss = fn(labels, embeddings)
-    grad = tape.gradient(loss, embeddings)
-    return float(loss) + float(tf.reduce_sum(grad))
+    return loss, tf.reduce_sum(tape.gradient(loss, embeddings))
+
+
+def _forward_backward(fn, labels, embeddings) -> float:
+    return float(sum(_forward_backward_tensors(fn, labels, embeddings)))
 
 
 def main(batch: int, dim: int) -> None:
@@ -57,14 +60,21 @@ def main(batch: int, dim: int) -> None:
         "batch_hard": losses.triplet_batch_hard_loss,
         "batch_all": losses.triplet_batch_all_loss,
     }
-    for fn in fns.values():  # warm up kernels and thread pools on a small batch
-        _forward_backward(fn, labels[:64], embeddings[:64])
+    # Eagerly (every intermediate of the tape alive at once) and as a tf.function (what a
+    # training step runs), each traced and warmed up on a small batch first.
+    runs = {}
+    for name, fn in fns.items():
+        graph = tf.function(lambda y, e, fn=fn: _forward_backward_tensors(fn, y, e))
+        runs[f"{name}/eager"] = lambda y, e, fn=fn: _forward_backward(fn, y, e)
+        runs[f"{name}/function"] = lambda y, e, graph=graph: float(sum(graph(y, e)))
+    for run in runs.values():
+        run(labels[:64], embeddings[:64])
     baseline = _status_bytes("VmRSS")
     reset = _reset_peak()
     extra = {}
-    for name, fn in fns.items():
-        _forward_backward(fn, labels, embeddings)
-        # Cumulative: memory kept by an earlier loss counts against the later ones.
+    for name, run in runs.items():
+        run(labels, embeddings)
+        # Cumulative: memory kept by an earlier run counts against the later ones.
         extra[name] = _status_bytes("VmHWM") - baseline
     print("RESULT " + json.dumps({"extra_bytes": extra, "peak_reset": reset}), flush=True)
 

@@ -33,6 +33,10 @@ def test_forward_backward_at_batch_1800_fits_in_1gb():
     assert proc.returncode == 0, proc.stderr[-4000:]
     line = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")][-1]
     extra = json.loads(line[len("RESULT ") :])["extra_bytes"]
-    assert set(extra) == {"semihard", "batch_hard", "batch_all"}
+    assert set(extra) == {
+        f"{loss}/{mode}"
+        for loss in ("semihard", "batch_hard", "batch_all")
+        for mode in ("eager", "function")
+    }
     for name, used in extra.items():
         assert 0 < used < LIMIT_BYTES, f"{name}: {used / 2**20:.0f} MiB"

@@ -110,7 +110,7 @@ def test_model_fit_with_int_labels(cls, fn):
     model.compile(optimizer=keras.optimizers.SGD(0.2), loss=cls(margin=0.5))
     history = model.fit(x, labels, batch_size=32, epochs=15, shuffle=False, verbose=0)
     np.testing.assert_allclose(history.history["loss"][0], expected, rtol=1e-5)
-    assert history.history["loss"][-1] < 0.9 * history.history["loss"][0]
+    assert history.history["loss"][-1] < history.history["loss"][0]
 
 
 def test_sample_weight_is_refused():

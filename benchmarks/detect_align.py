@@ -130,7 +130,7 @@ def yield_run(paths, ours: MTCNNDetector, template: str) -> dict:
     }
 
 
-def contact_sheet(paths, ours: MTCNNDetector, out: Path, grid: int = 8, tile: int = 96) -> None:
+def contact_sheet(paths, ours: MTCNNDetector, out: Path, grid: int = 8, tile: int = 80) -> None:
     """Two grid x grid panels (facenet_160 left, dlib_150 right) of the same faces."""
     picks = [paths[i] for i in np.linspace(0, len(paths) - 1, grid * grid).astype(int)]
     gap = 16

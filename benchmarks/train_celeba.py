@@ -46,7 +46,9 @@ _K = flags.DEFINE_integer("images_per_identity", 4, "K.")
 _VAL_EVERY = flags.DEFINE_integer("val_every", 40, "Steps between DevTest evaluations.")
 _STEPS = flags.DEFINE_integer("train_steps", 100000, "Upper bound; the budget stops first.")
 _FRESH = flags.DEFINE_boolean("fresh", True, "Delete the workdir first (no resumption).")
-_PLOT = flags.DEFINE_string("plot", "", "PNG to draw (default docs/training_curve_{model}_celeba.png).")
+_PLOT = flags.DEFINE_string(
+    "plot", "", "PNG to draw (default docs/training_curve_{model}_celeba.png)."
+)
 _RESULTS = flags.DEFINE_string("results", "", "JSON of figures (default benchmarks/results/).")
 _MEASURE = flags.DEFINE_boolean("measure_boxes", False, "Only re-measure the face boxes.")
 
@@ -188,7 +190,9 @@ def main(argv: list[str]) -> None:
         "load_average_at_end": os.getloadavg(),
     }
     print(json.dumps(figures, indent=1))
-    results = _RESULTS.value or str(REPO / "benchmarks" / "results" / f"train_celeba_{config.model}.json")
+    results = _RESULTS.value or str(
+        REPO / "benchmarks" / "results" / f"train_celeba_{config.model}.json"
+    )
     Path(results).write_text(json.dumps(figures, indent=1) + "\n")
     plot = _PLOT.value or str(REPO / "docs" / f"training_curve_{config.model}_celeba.png")
     title = (

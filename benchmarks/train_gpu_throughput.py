@@ -102,7 +102,6 @@ def bench_jax(model_name, batches, precision, steps, warmup):
     import jax
     import jax.numpy as jnp
     import keras
-    import numpy as np
 
     keras.mixed_precision.set_global_policy(precision)
     model = _model_without_tensorflow(model_name, 128)

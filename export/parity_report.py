@@ -36,9 +36,11 @@ def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
         ratio = i8["size_bytes"] / f32["size_bytes"]
         out.append(_target(f"int8 size <= {TARGET_INT8_SIZE_RATIO:.0%} of float32", ratio,
                            ratio <= TARGET_INT8_SIZE_RATIO))  # fmt: skip
-        speedup = f32["latency_ms"]["1"]["median"] / i8["latency_ms"]["1"]["median"]
-        out.append(_target(f"int8 1-thread latency >= {TARGET_INT8_SPEEDUP}x faster than float32",
-                           speedup, speedup >= TARGET_INT8_SPEEDUP))  # fmt: skip
+        # The fastest of the interleaved runs: on a shared machine the median mostly
+        # measures other people's jobs, the minimum the model's own cost.
+        speedup = f32["latency_ms"]["1"]["min"] / i8["latency_ms"]["1"]["min"]
+        out.append(_target(f"int8 1-thread latency >= {TARGET_INT8_SPEEDUP}x faster than float32 "
+                           "(fastest run)", speedup, speedup >= TARGET_INT8_SPEEDUP))  # fmt: skip
     if f16:
         low = f16["cosine"]["min"]
         out.append(_target(f"float16 cosine to Keras >= {TARGET_FLOAT16_COSINE} (min over faces)",
@@ -59,15 +61,18 @@ def markdown(report: dict[str, Any]) -> str:
     f32 = row_of(report, "tflite float32")
     threads = list(f32["latency_ms"])
     head = ["variant", "size (MB)", "size / f32"]
-    head += [f"latency {n}T (ms)" for n in threads]
-    head += ["speedup 1T", "cosine mean", "cosine min", "LFW acc (%)", "DevTrain thr"]
+    head += [f"latency {n}T min / median (ms)" for n in threads]
+    head += ["speedup 1T (min)", "cosine mean", "cosine min", "LFW acc (%)", "DevTrain thr"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in report["rows"]:
         cells = [r["variant"]]
         if "size_bytes" in r:
             cells += [f"{r['size_bytes'] / 1e6:.2f}", f"{r['size_bytes'] / f32['size_bytes']:.3f}"]
-            cells += [f"{r['latency_ms'][n]['median']:.1f}" for n in threads]
-            cells += [f"{f32['latency_ms']['1']['median'] / r['latency_ms']['1']['median']:.2f}x"]
+            cells += [
+                f"{r['latency_ms'][n]['min']:.1f} / {r['latency_ms'][n]['median']:.1f}"
+                for n in threads
+            ]
+            cells += [f"{f32['latency_ms']['1']['min'] / r['latency_ms']['1']['min']:.2f}x"]
         else:
             cells += ["-", "-"] + ["-" for _ in threads] + ["-"]
         cells += [f"{r['cosine']['mean']:.6f}", f"{r['cosine']['min']:.6f}"]
@@ -109,9 +114,12 @@ def markdown(report: dict[str, Any]) -> str:
         f"{faces_note['evaluation']} CelebA aligned faces (no LFW people); int8 calibrated on "
         f"{faces_note['calibration']} other CelebA faces.",
         f"- Crops: {_crop_note(report)}",
-        "- Latency: median of timed `invoke()` calls, XNNPACK delegate (LiteRT default), batch 1, "
-        f"on {m['cpu_count']} CPU cores ({m['cpu']}; {', '.join(m['simd']) or 'no listed SIMD'}), load average {m['load_average_at_start']} at "
-        "start; the machine was shared, so absolute figures are noisy, ratios less so.",
+        f"- Latency: {_latency_runs(report)} timed `invoke()` calls per variant and thread count, "
+        "the variants interleaved round-robin, XNNPACK delegate (LiteRT default), batch 1, on "
+        f"{m['cpu_count']} CPU cores ({m['cpu']}; {', '.join(m['simd']) or 'no listed SIMD'}), "
+        f"load average {m['load_average_at_start']} at start. On a shared machine the median "
+        "mostly measures other jobs (and more threads win more time slices), so speed-ups use "
+        "the fastest run.",
         "- LFW: view-2 `pairs.txt`, 10 folds, threshold per fold from the other nine, squared L2 "
         "of L2-normalised embeddings; `DevTrain thr` is the best-accuracy threshold on view-1 "
         "DevTrain, written into each sidecar.",
@@ -122,6 +130,11 @@ def markdown(report: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(text)
+
+
+def _latency_runs(report: dict[str, Any]) -> str:
+    f32 = row_of(report, "tflite float32")
+    return str(f32["latency_ms"]["1"].get("runs", "?")) if f32 else "?"
 
 
 def _crop_note(report: dict[str, Any]) -> str:

@@ -86,6 +86,7 @@ def build_sidecar(
     variant: str,
     threshold: float | None = None,
     threshold_note: str | None = None,
+    signatures: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The sidecar dictionary for one converted model.
 
@@ -99,6 +100,7 @@ def build_sidecar(
         threshold: recommended squared-L2 threshold from LFW view-1 DevTrain, or None
             when it was not measured.
         threshold_note: why the threshold is missing, or how it was measured.
+        signatures: LiteRT ``get_signature_list()`` of the model (signature runner names).
 
     Returns:
         A JSON-ready dict.
@@ -121,6 +123,7 @@ def build_sidecar(
         "variant": variant,
         "file": Path(model_file).name,
         "sha256": hashlib.sha256(model_bytes).hexdigest(),
+        "signatures": signatures,
         "input": {
             "name": input_detail["name"],
             "shape": [int(v) for v in input_detail["shape"]],

@@ -232,6 +232,7 @@ def write_with_sidecar(
         variant=quantization,
         threshold=threshold,
         threshold_note=threshold_note,
+        signatures=interpreter.get_signature_list(),
     )
     return out, sidecar.write_sidecar(sidecar.sidecar_path(out), contract)
 

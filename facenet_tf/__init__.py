@@ -55,6 +55,7 @@ __all__ = [
     "distance",
     "embed",
     "get_embedder",
+    "get_model_info",
     "identify",
     "list_models",
     "load_model",

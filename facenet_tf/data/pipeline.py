@@ -282,4 +282,3 @@ def to_keras(ds: tf.data.Dataset) -> tf.data.Dataset:
     Feed the result to ``fit`` as is (no shuffling: it would break the P x K structure).
     """
     return ds.map(_plain(lambda d: (d["image"], d["label"])))
-

@@ -132,7 +132,7 @@ class TrainConfig:
         return self.identities_per_batch * self.images_per_identity
 
     def resolved_data_format(self) -> str:
-        """"folder" or "tfrecord" ("auto" looks for shards)."""
+        """ "folder" or "tfrecord" ("auto" looks for shards)."""
         if self.data_format != "auto":
             return self.data_format
         return "tfrecord" if tfrecord_files(self.data_dir) else "folder"
@@ -211,9 +211,14 @@ def validate(c: TrainConfig) -> None:
         "jpeg_prob", "lr_alpha", "seed", "max_train_minutes", allow_zero=True,
     )  # fmt: skip
     if c.identities_per_batch < 2:
-        _fail("identities_per_batch", f"needs >= 2 identities for negatives, got {c.identities_per_batch}")
+        _fail(
+            "identities_per_batch",
+            f"needs >= 2 identities for negatives, got {c.identities_per_batch}",
+        )
     if c.images_per_identity < 2:
-        _fail("images_per_identity", f"needs >= 2 images for positives, got {c.images_per_identity}")
+        _fail(
+            "images_per_identity", f"needs >= 2 images for positives, got {c.images_per_identity}"
+        )
     if c.jpeg_prob > 1:
         _fail("jpeg_prob", f"must be in [0, 1], got {c.jpeg_prob}")
     if c.lr_alpha > 1:
@@ -232,7 +237,10 @@ def validate(c: TrainConfig) -> None:
     if c.lr_schedule == "piecewise":
         if len(c.lr_values) != len(c.lr_boundaries) + 1:
             _fail("lr_values", "piecewise needs exactly one more value than lr_boundaries")
-        if list(c.lr_boundaries) != sorted(set(c.lr_boundaries)) or min(c.lr_boundaries, default=1) < 1:
+        if (
+            list(c.lr_boundaries) != sorted(set(c.lr_boundaries))
+            or min(c.lr_boundaries, default=1) < 1
+        ):
             _fail("lr_boundaries", f"must be increasing positive steps, got {c.lr_boundaries}")
         if min(c.lr_values) <= 0:
             _fail("lr_values", f"must be > 0, got {c.lr_values}")
@@ -275,6 +283,9 @@ def validate(c: TrainConfig) -> None:
         if not tf.io.gfile.exists(c.val_pairs):
             _fail("val_pairs", f"{c.val_pairs}: no such file")
         if os.path.basename(c.val_pairs) == "pairs.txt":
-            _fail("val_pairs", "LFW view 2 (pairs.txt) is the benchmark; watch training on pairsDevTest.txt")
+            _fail(
+                "val_pairs",
+                "LFW view 2 (pairs.txt) is the benchmark; watch training on pairsDevTest.txt",
+            )
         if not c.val_images_dir or not tf.io.gfile.isdir(c.val_images_dir):
             _fail("val_images_dir", f"{c.val_images_dir!r}: no such folder (needed by val_pairs)")

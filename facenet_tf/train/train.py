@@ -33,7 +33,9 @@ def _floats(name: str) -> list[str]:
 _MODEL = flags.DEFINE_string("model", "nn4", "Registry model name or a .keras file to start from.")
 _DATA_DIR = flags.DEFINE_list("data_dir", None, "Aligned folder trees, or TFRecord folders/globs.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Checkpoints, summaries and final models.")
-_EMBEDDING_DIM = flags.DEFINE_integer("embedding_dim", _default("embedding_dim"), "Embedding size D.")
+_EMBEDDING_DIM = flags.DEFINE_integer(
+    "embedding_dim", _default("embedding_dim"), "Embedding size D."
+)
 _DATA_FORMAT = flags.DEFINE_enum(
     "data_format", "auto", config_lib.DATA_FORMATS, "Input format ('auto' looks for shards)."
 )

@@ -136,8 +136,13 @@ def make_dataset_fn(
     )
 
 
-class _Trainer:
-    """The compiled step functions of one run (built inside ``strategy.scope()``)."""
+class Trainer:
+    """The compiled step functions of one run; build it inside ``strategy.scope()``.
+
+    ``train_loop(iterator)`` runs ``config.steps_per_loop`` steps on a distributed iterator
+    and returns the reduced metrics of the last one; ``embed(images)`` embeds a batch with
+    the current weights (inference mode).
+    """
 
     def __init__(self, config, strategy, model, optimizer, step):
         self.config = config
@@ -255,7 +260,7 @@ def _run(config: TrainConfig, model_fn) -> TrainResult:
         optimizer = schedules.build_optimizer(config)
         optimizer.build(model.trainable_variables)
         step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
-        trainer = _Trainer(config, strategy, model, optimizer, step)
+        trainer = Trainer(config, strategy, model, optimizer, step)
     image_size = _image_size(model)
 
     checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, step=step)
@@ -357,4 +362,3 @@ def _run(config: TrainConfig, model_fn) -> TrainResult:
     elif scratch:
         tf.io.gfile.rmtree(scratch)
     return result
-

@@ -12,11 +12,12 @@ from facenet_tf.data import (
     AugmentConfig,
     augment_op,
     folder_pk_dataset,
+    make_tfrecords_lib,
     scan_folder_tree,
+    schema,
     tfrecord_pk_dataset,
     to_keras,
 )
-from facenet_tf.data import make_tfrecords_lib, schema
 from facenet_tf.errors import InvalidInputError
 from tests.data.synthetic import DEFAULT_COUNTS, label_from_pixels, write_face_tree
 
@@ -109,7 +110,11 @@ def test_pipelines_have_no_python_ops_and_static_shapes(tree, shards):
         tfrecord_pk_dataset(files, AUGMENTED, 4, 2),
     ):
         ops_used = _graph_ops(ds)
-        assert "ReadFile" in ops_used or "TFRecordDataset" in ops_used or "TFRecordDatasetV2" in ops_used
+        assert (
+            "ReadFile" in ops_used
+            or "TFRecordDataset" in ops_used
+            or "TFRecordDatasetV2" in ops_used
+        )
         assert not {"PyFunc", "EagerPyFunc", "PyFuncStateless"} & ops_used
         for spec in ds.element_spec.values():
             assert spec.shape.is_fully_defined()

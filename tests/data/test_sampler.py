@@ -58,7 +58,9 @@ def test_same_seed_and_step_same_batch_else_different():
     table = build_identity_table(_labels(), min_images=2)
 
     def batch(seed, step):
-        return [t.numpy() for t in sample_pk(table, tf.constant(step, tf.int64), base_seed(seed), 4, 3)]
+        return [
+            t.numpy() for t in sample_pk(table, tf.constant(step, tf.int64), base_seed(seed), 4, 3)
+        ]
 
     a, b = batch(1, 5), batch(1, 5)
     np.testing.assert_array_equal(a[0], b[0])

@@ -41,6 +41,7 @@ def test_sidecar_matches_interpreter_tensors(written, quantization):
             assert side["quantization"] is None
         else:
             assert side["quantization"] == {"scale": scale, "zero_point": zero_point}
+    assert contract["signatures"] == interpreter.get_signature_list()
     assert contract["sha256"] == hashlib.sha256(model_path.read_bytes()).hexdigest()
     assert contract["file"] == model_path.name
 

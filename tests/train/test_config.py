@@ -55,10 +55,22 @@ BAD = [
     ({"jpeg_quality_range": (10, 101)}, "jpeg_quality_range"),
     ({"jpeg_prob": 1.5}, "jpeg_prob"),
     ({"lr_schedule": "piecewise", "lr_boundaries": (10,), "lr_values": (0.1,)}, "lr_values"),
-    ({"lr_schedule": "piecewise", "lr_boundaries": (20, 10), "lr_values": (1, 2, 3)}, "lr_boundaries"),
+    (
+        {"lr_schedule": "piecewise", "lr_boundaries": (20, 10), "lr_values": (1, 2, 3)},
+        "lr_boundaries",
+    ),
     ({"lr_boundaries": (10,), "lr_values": (0.1, 0.01)}, "lr_boundaries"),
     ({"warmup_steps": 100, "train_steps": 100}, "warmup_steps"),
-    ({"steps_per_loop": 5, "train_steps": 12, "log_every": 5, "checkpoint_every": 5, "val_every": 5}, "train_steps"),
+    (
+        {
+            "steps_per_loop": 5,
+            "train_steps": 12,
+            "log_every": 5,
+            "checkpoint_every": 5,
+            "val_every": 5,
+        },
+        "train_steps",
+    ),
     ({"steps_per_loop": 5, "train_steps": 10, "log_every": 3}, "log_every"),
     ({"workdir": ""}, "workdir"),
     ({"model": "nn99"}, "model"),
@@ -107,3 +119,25 @@ def test_tfrecord_detection(base, tmp_path):
     c = TrainConfig(**{**base, "data_dir": (str(shards),)})
     assert c.resolved_data_format() == "tfrecord"
     assert len(tfrecord_files((str(shards / "*.tfrecord"),))) == 2
+
+
+def test_binary_validates_flags_before_running_anything(base, tmp_path):
+    from absl import app, flags
+
+    from facenet_tf.train import train
+
+    argv = ["train", "--model=nn4", f"--data_dir={base['data_dir'][0]}", f"--workdir={tmp_path}"]
+    try:
+        flags.FLAGS(argv + ["--train_box=0.1,0.2,0.9,0.8", "--lr_schedule=piecewise",
+                            "--lr_boundaries=100,200", "--lr_values=0.1,0.05,0.01"])  # fmt: skip
+        config = train.config_from_flags()
+        assert config.train_box == (0.1, 0.2, 0.9, 0.8)
+        assert config.lr_boundaries == (100, 200) and config.lr_values == (0.1, 0.05, 0.01)
+        assert config.data_dir == base["data_dir"] and config.strategy == "default"
+        flags.FLAGS.unparse_flags()
+        flags.FLAGS(argv + ["--identities_per_batch=1"])
+        with pytest.raises(app.UsageError, match="^identities_per_batch"):
+            train.main(argv[:1])
+        assert not (tmp_path / "checkpoints").exists()
+    finally:
+        flags.FLAGS.unparse_flags()

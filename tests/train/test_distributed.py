@@ -43,9 +43,7 @@ def _free_port() -> int:
 
 
 def test_mirrored_on_two_logical_cpus_equals_single_device(assets, short_reference, tmp_path):
-    config = short_config(
-        assets, tmp_path / "w", strategy="mirrored", devices=["/cpu:0", "/cpu:1"]
-    )
+    config = short_config(assets, tmp_path / "w", strategy="mirrored", devices=["/cpu:0", "/cpu:1"])
     finish(run_worker(config, tmp_path / "out.npz", cpus=2))
     assert_same_weights(load_weights(tmp_path / "out.npz"), short_reference, atol=1e-5)
 

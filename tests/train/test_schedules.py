@@ -26,13 +26,18 @@ def test_constant_is_the_papers_adagrad_rate(base):
     assert build_learning_rate(config) == 0.05
     optimizer = build_optimizer(config)
     assert isinstance(optimizer, keras.optimizers.Adagrad)
-    assert math.isclose(float(keras.ops.convert_to_numpy(optimizer.learning_rate)), 0.05, rel_tol=1e-6)
+    assert math.isclose(
+        float(keras.ops.convert_to_numpy(optimizer.learning_rate)), 0.05, rel_tol=1e-6
+    )
 
 
 def test_piecewise(base):
-    c = TrainConfig(**base, lr_schedule="piecewise", lr_boundaries=(10, 20), lr_values=(0.1, 0.05, 0.01))
+    c = TrainConfig(
+        **base, lr_schedule="piecewise", lr_boundaries=(10, 20), lr_values=(0.1, 0.05, 0.01)
+    )
     rate = build_learning_rate(c)
-    assert [round(_at(rate, s), 6) for s in (0, 10, 11, 20, 21, 99)] == [0.1, 0.1, 0.05, 0.05, 0.01, 0.01]
+    expected = [0.1, 0.1, 0.05, 0.05, 0.01, 0.01]
+    assert [round(_at(rate, s), 6) for s in (0, 10, 11, 20, 21, 99)] == expected
 
 
 def test_cosine_with_warmup(base):

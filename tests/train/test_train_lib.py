@@ -10,8 +10,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from facenet_tf.data import AugmentConfig, augment_op, folder_pk_dataset, scan_folder_tree, to_keras
-from facenet_tf.data import make_tfrecords_lib
+from facenet_tf.data import (
+    AugmentConfig,
+    augment_op,
+    folder_pk_dataset,
+    make_tfrecords_lib,
+    scan_folder_tree,
+    to_keras,
+)
 from facenet_tf.losses import TripletSemiHardLoss
 from facenet_tf.train import summaries, train_lib
 from facenet_tf.train.config import TrainConfig

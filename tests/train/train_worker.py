@@ -26,7 +26,7 @@ def main(config_json: str, out_npz: str, cpus: int = 0) -> None:
     values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
     result = train_lib.run(config_lib.TrainConfig(**values))
     weights = result.model.get_weights()
-    np.savez(out_npz, step=result.final_step, start=result.start_step, *weights)
+    np.savez(out_npz, *weights, step=result.final_step, start=result.start_step)
 
 
 if __name__ == "__main__":

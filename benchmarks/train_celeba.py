@@ -43,6 +43,8 @@ _WORKDIR = flags.DEFINE_string("workdir", "/tmp/facenet_tf_train_celeba", "Run f
 _MINUTES = flags.DEFINE_float("max_train_minutes", 24.0, "Training-loop budget.")
 _P = flags.DEFINE_integer("identities_per_batch", 16, "P.")
 _K = flags.DEFINE_integer("images_per_identity", 4, "K.")
+_OPTIMIZER = flags.DEFINE_string("optimizer", "adagrad", "adagrad (the paper), sgd or adam.")
+_LR = flags.DEFINE_float("learning_rate", 0.05, "Learning rate (the paper: 0.05 with AdaGrad).")
 _VAL_EVERY = flags.DEFINE_integer("val_every", 40, "Steps between DevTest evaluations.")
 _STEPS = flags.DEFINE_integer("train_steps", 100000, "Upper bound; the budget stops first.")
 _FRESH = flags.DEFINE_boolean("fresh", True, "Delete the workdir first (no resumption).")
@@ -51,6 +53,9 @@ _PLOT = flags.DEFINE_string(
 )
 _RESULTS = flags.DEFINE_string("results", "", "JSON of figures (default benchmarks/results/).")
 _MEASURE = flags.DEFINE_boolean("measure_boxes", False, "Only re-measure the face boxes.")
+_REPLOT = flags.DEFINE_string(
+    "replot_title", "", "Only redraw the plot of --workdir with this title."
+)
 
 
 def measure_face_geometry(paths: list[str]) -> dict:
@@ -112,12 +117,15 @@ def plot_curve(records: list[dict], title: str, path: str) -> None:
     if len(loss) >= 10:
         kernel = np.ones(10) / 10
         left.plot(steps[9:], np.convolve(loss, kernel, "valid"), color="C0", label="mean of 10")
-    active = np.array([r["fraction_active_triplets"] for r in train])
-    left.plot(steps, active * loss.max(), color="C1", lw=0.8, alpha=0.7,
-              label="fraction of active triplets (scaled)")  # fmt: skip
     left.set_xlabel("step")
     left.set_ylabel("semi-hard triplet loss")
-    left.legend(fontsize=8)
+    twin = left.twinx()
+    active = [100 * r["fraction_active_triplets"] for r in train]
+    twin.plot(steps, active, color="C1", lw=0.8, alpha=0.6, label="active triplets (%)")
+    twin.set_ylabel("active triplets (%)", color="C1")
+    twin.set_ylim(0, 105)
+    lines = left.get_lines() + twin.get_lines()
+    left.legend(lines, [x.get_label() for x in lines], fontsize=8, loc="lower left")
     vs = [r["step"] for r in val]
     acc = [100 * r["val/accuracy"] for r in val]
     right.plot(vs, acc, "o-", color="C2")
@@ -138,6 +146,11 @@ def main(argv: list[str]) -> None:
     if _MEASURE.value:
         _measure()
         return
+    if _REPLOT.value:
+        metrics = Path(_WORKDIR.value) / "metrics.jsonl"
+        records = [json.loads(x) for x in metrics.read_text().splitlines()]
+        plot_curve(records, _REPLOT.value, _PLOT.value)
+        return
     from facenet_tf.train import train_lib
     from facenet_tf.train.config import TrainConfig
 
@@ -155,6 +168,8 @@ def main(argv: list[str]) -> None:
         images_per_identity=_K.value,
         train_box=CELEBA_BOX,
         jpeg_prob=0.2,
+        optimizer=_OPTIMIZER.value,
+        learning_rate=_LR.value,
         train_steps=_STEPS.value,
         max_train_minutes=_MINUTES.value,
         log_every=1,
@@ -197,7 +212,7 @@ def main(argv: list[str]) -> None:
     plot = _PLOT.value or str(REPO / "docs" / f"training_curve_{config.model}_celeba.png")
     title = (
         f"{config.model} from scratch on CelebA (LFW-disjoint), CPU, {wall / 60:.0f} min wall, "
-        f"{result.final_step} steps of {figures['batch']}, AdaGrad 0.05, semi-hard triplets"
+        f"{result.final_step} steps of {figures['batch']}, {figures['optimizer']}, semi-hard triplets"
     )
     plot_curve(records, title, plot)
     logging.info("wrote %s and %s", results, plot)

@@ -28,6 +28,15 @@ from facenet_tf.inference import (  # noqa: E402
     load_model,
 )
 from facenet_tf.io.images import read_image  # noqa: E402
+from facenet_tf.losses import (  # noqa: E402
+    TripletBatchAllLoss,
+    TripletBatchHardLoss,
+    TripletSemiHardLoss,
+    triplet_batch_all_loss,
+    triplet_batch_hard_loss,
+    triplet_semihard_loss,
+    triplet_semihard_stats,
+)
 from facenet_tf.models.registry import (  # noqa: E402
     create_model,
     default_model_name,
@@ -47,6 +56,9 @@ __all__ = [
     "InvalidInputTypeError",
     "ModelNotFoundError",
     "NoFaceError",
+    "TripletBatchAllLoss",
+    "TripletBatchHardLoss",
+    "TripletSemiHardLoss",
     "__version__",
     "cluster",
     "create_model",
@@ -61,5 +73,9 @@ __all__ = [
     "load_model",
     "read_image",
     "register_model",
+    "triplet_batch_all_loss",
+    "triplet_batch_hard_loss",
+    "triplet_semihard_loss",
+    "triplet_semihard_stats",
     "verify",
 ]

@@ -29,12 +29,15 @@ def batches(draw):
     seed = draw(st.integers(0, 2**31 - 1))
     rng = np.random.default_rng(seed)
     labels = rng.integers(0, k, b).astype(np.int32)
-    # Raw or unit rows; a few duplicated rows to reach zero distances.
+    # Raw or unit rows, sometimes a duplicated row to reach zero distances. The duplicate
+    # keeps its label: across labels it would make a positive and a negative exactly
+    # equidistant from every anchor, a tie that "strictly farther" breaks by rounding,
+    # which depends on the rows' positions in the matmul.
     x = rng.normal(size=(b, d))
     if draw(st.booleans()):
         x /= np.linalg.norm(x, axis=1, keepdims=True)
     if b > 2 and draw(st.booleans()):
-        x[1] = x[0]
+        x[1], labels[1] = x[0], labels[0]
     margin = draw(st.floats(0.0, 2.0))
     distance = draw(st.sampled_from(["squared_l2", "l2", "angular"]))
     name = draw(st.sampled_from(sorted(LOSSES)))

@@ -23,7 +23,7 @@ from facenet_tf.models.dlib_resnet import (
 from facenet_tf.models.flops import count_params
 from facenet_tf.pretrained.dlib_reader import SHAPE_PREDICTOR_5_FILE, find_model_file
 
-CHIPS_DIR = Path(__file__).resolve().parents[1] / "data" / "dlib_chips"
+CHIPS_DIR = Path(__file__).resolve().parents[1] / "fixtures" / "dlib_chips"
 MAX_ABS_DIFF = 1e-4
 MIN_COSINE = 0.99999
 

@@ -100,7 +100,7 @@ def test_kill_9_then_rerun_ends_with_the_uninterrupted_weights(assets, reference
     while not state.exists() and first.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
     # Somewhere after the first checkpoint: mid-step, mid-save or mid-log.
-    time.sleep(random.uniform(0.0, 0.3))
+    time.sleep(random.uniform(0.0, 0.05))
     os.kill(first.pid, signal.SIGKILL)
     output, _ = first.communicate(timeout=60)
     assert first.returncode == -signal.SIGKILL, f"not killed mid-run:\n{output[-3000:]}"

@@ -6,6 +6,8 @@ nice -n 10 python -m export.parity --model=dlib_resnet_v1
 
 from __future__ import annotations
 
+import sys
+
 from absl import app, flags, logging
 
 _MODEL = flags.DEFINE_string("model", None, "Registered model name or .keras file.")
@@ -21,6 +23,12 @@ _THREADS = flags.DEFINE_list("threads", ["1", "4"], "Thread counts for latency."
 _LFW = flags.DEFINE_bool("lfw", True, "Measure LFW accuracy (slow).")
 _CROP = flags.DEFINE_enum("crop", "auto", ["auto", "align", "box"], "How faces are cropped.")
 _EVAL_THREADS = flags.DEFINE_integer("eval_threads", 2, "LiteRT threads for evaluation.")
+_REPORT_SUFFIX = flags.DEFINE_string("report_suffix", "", "Appended to the report file names.")
+
+
+def argv_flags() -> list[str]:
+    """The flags given on the command line, as typed (for the report)."""
+    return [a for a in sys.argv[1:] if a.startswith("--")]
 
 
 def main(argv: list[str]) -> None:
@@ -40,6 +48,8 @@ def main(argv: list[str]) -> None:
         lfw=_LFW.value,
         crop=_CROP.value,
         eval_threads=_EVAL_THREADS.value,
+        report_suffix=_REPORT_SUFFIX.value,
+        command="python -m export.parity " + " ".join(argv_flags()),
     )
     report = parity_lib.run(config)
     for target in report["targets"]:

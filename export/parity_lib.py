@@ -46,6 +46,8 @@ class ParityConfig:
         lfw: measure LFW accuracy (the slow part).
         crop: "auto" (``facenet_tf.align`` when it is there, else "box"), "align" or "box".
         eval_threads: LiteRT threads used to embed the evaluation sets.
+        report_suffix: appended to the report's file names (``parity_<model><suffix>``).
+        command: the command line, recorded in the report.
     """
 
     model: str
@@ -59,6 +61,8 @@ class ParityConfig:
     lfw: bool = True
     crop: str = "auto"
     eval_threads: int = 2
+    report_suffix: str = ""
+    command: str = ""
 
     def __post_init__(self):
         if not self.model:
@@ -341,6 +345,8 @@ def run(config: ParityConfig) -> dict[str, Any]:
         "machine": machine,
         "rows": [keras_row, sm_row],
         "complete": False,
+        "report_suffix": config.report_suffix,
+        "command": config.command,
     }
     embedders = {}
     for quantization, flatbuffer in flatbuffers.items():

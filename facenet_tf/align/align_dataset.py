@@ -13,6 +13,7 @@ Re-running skips finished outputs; every input is listed with its status and rea
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
 from absl import app, flags
@@ -64,9 +65,15 @@ def config_from_flags() -> lib.AlignDatasetConfig:
     )
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str]) -> int:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    # `kill` stops the run as cleanly as Ctrl-C: workers end, the manifest is written.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         summary = lib.run(config_from_flags())
     except InvalidInputError as e:

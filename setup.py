@@ -21,7 +21,7 @@ setup(
         "absl-py>=2.1",
         "scikit-learn>=1.5",
         "tqdm>=4.66",
-        "mtcnn>=1.0",
+        "mtcnn>=1.0,<2",
         "face-recognition-models>=0.3.0",
         "ai-edge-litert>=2.0",
         "matplotlib>=3.8",

@@ -10,6 +10,8 @@ Public API::
 
 __version__ = "0.1.0"
 
+from facenet_tf import align  # noqa: E402  (callable: facenet_tf.align(image, template=...))
+from facenet_tf.align import align_faces, detect  # noqa: E402
 from facenet_tf.errors import (  # noqa: E402
     FaceNetError,
     ImageReadError,
@@ -60,10 +62,13 @@ __all__ = [
     "TripletBatchHardLoss",
     "TripletSemiHardLoss",
     "__version__",
+    "align",
+    "align_faces",
     "cluster",
     "create_model",
     "default_model_name",
     "default_threshold",
+    "detect",
     "distance",
     "embed",
     "get_embedder",

@@ -31,3 +31,14 @@ __all__ = [
     "umeyama",
     "warp",
 ]
+
+
+class _CallableModule(__import__("types").ModuleType):
+    """Lets ``facenet_tf.align(image, template=...)`` call ``align`` while this package
+    stays importable as ``facenet_tf.align.<module>``."""
+
+    def __call__(self, *args, **kwargs):
+        return align(*args, **kwargs)
+
+
+__import__("sys").modules[__name__].__class__ = _CallableModule

@@ -35,7 +35,7 @@ LANDMARK_NAMES = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
 _MAX_BATCH_PIXELS = 4_000_000
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)  # eq would compare arrays element-wise
 class Face:
     """One detection in image pixels.
 

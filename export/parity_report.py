@@ -23,7 +23,7 @@ def row_of(report: dict[str, Any], variant: str) -> dict[str, Any]:
 
 
 def _target(name: str, value: float, met: bool) -> dict[str, Any]:
-    return {"target": name, "value": round(float(value), 6), "met": bool(met)}
+    return {"target": name, "value": round(float(value), 6) + 0.0, "met": bool(met)}  # no -0.0
 
 
 def targets(report: dict[str, Any]) -> list[dict[str, Any]]:

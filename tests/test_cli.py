@@ -14,6 +14,21 @@ from facenet_tf import cli
 from tests.test_inference import _images, _model, _reference
 
 
+@pytest.fixture(autouse=True)
+def _forget_command_flags():
+    """Each subcommand module defines absl flags at import; drop them after each test so
+    other test modules (which import binaries defining the same flag names) can run."""
+    from absl import flags
+
+    before_flags, before_modules = set(flags.FLAGS), set(sys.modules)
+    yield
+    for name in set(flags.FLAGS) - before_flags:
+        delattr(flags.FLAGS, name)
+    for module in set(sys.modules) - before_modules:
+        if module.startswith("facenet_tf.commands."):
+            del sys.modules[module]
+
+
 @pytest.fixture(scope="module")
 def model_path(tmp_path_factory):
     path = tmp_path_factory.mktemp("model") / "tiny.keras"

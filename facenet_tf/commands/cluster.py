@@ -2,16 +2,16 @@
 
 from absl import app, flags
 
+from facenet_tf.commands import define_model_flags
+
 _INPUT = flags.DEFINE_list("input", None, "Image files and/or folders.")
 _OUTPUT = flags.DEFINE_string("output", "clusters.csv", "Output file: .csv or .json.")
-_MODEL = flags.DEFINE_string("model", None, "Registered model name or .keras path.")
 _METHOD = flags.DEFINE_enum(
     "method", "agglomerative", ["agglomerative", "dbscan", "kmeans"], "Clustering algorithm."
 )
 _THRESHOLD = flags.DEFINE_float("threshold", None, "Squared-L2 join threshold.")
 _N_CLUSTERS = flags.DEFINE_integer("n_clusters", None, "Fixed number of clusters.")
-_BATCH = flags.DEFINE_integer("batch_size", 64, "Images per forward pass.", lower_bound=1)
-_ALIGNED = flags.DEFINE_bool("aligned", False, "Inputs are aligned crops: skip detection.")
+_MODEL, _BATCH, _ALIGNED = define_model_flags()
 flags.mark_flag_as_required("input")
 
 

@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 from absl import app, flags, logging
 
+from facenet_tf.commands import define_model_flags
+
 _INPUT = flags.DEFINE_list("input", None, "Image files and/or folders (searched recursively).")
 _OUTPUT = flags.DEFINE_string("output", "embeddings.csv", "Output file: .csv, .json or .npy.")
-_MODEL = flags.DEFINE_string("model", None, "Registered model name or .keras path.")
-_BATCH = flags.DEFINE_integer("batch_size", 64, "Images per forward pass.", lower_bound=1)
-_ALIGNED = flags.DEFINE_bool("aligned", False, "Inputs are aligned crops: skip detection.")
+_MODEL, _BATCH, _ALIGNED = define_model_flags()
 flags.mark_flag_as_required("input")
 
 

@@ -8,14 +8,14 @@ import json
 
 from absl import app, flags
 
+from facenet_tf.commands import define_model_flags
+
 _QUERY = flags.DEFINE_list("query", None, "Query image files and/or folders.")
 _GALLERY = flags.DEFINE_string("gallery_dir", None, "Folder of identity folders.")
 _OUTPUT = flags.DEFINE_string("output", "identities.csv", "Output file: .csv or .json.")
-_MODEL = flags.DEFINE_string("model", None, "Registered model name or .keras path.")
 _K = flags.DEFINE_integer("k", 1, "Neighbours to report.", lower_bound=1)
 _THRESHOLD = flags.DEFINE_float("threshold", None, "Squared-L2 'unknown' threshold.")
-_BATCH = flags.DEFINE_integer("batch_size", 64, "Images per forward pass.", lower_bound=1)
-_ALIGNED = flags.DEFINE_bool("aligned", False, "Inputs are aligned crops: skip detection.")
+_MODEL, _BATCH, _ALIGNED = define_model_flags()
 flags.mark_flags_as_required(["query", "gallery_dir"])
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
+import numpy as np
 import tensorflow as tf
 
 from facenet_tf.data import ops, schema
@@ -151,8 +152,11 @@ def pk_index_dataset(
     return tf.data.Dataset.range(start_step, stop).flat_map(_plain(per_step))
 
 
+_BATCH_KEYS = ("image", "label", "target", "has_target")
+
+
 def _finish(ds: tf.data.Dataset, per_replica_batch: int) -> tf.data.Dataset:
-    ds = ds.map(_plain(lambda d: {"image": d["image"], "label": d["label"]}))
+    ds = ds.map(_plain(lambda d: {k: d[k] for k in _BATCH_KEYS if k in d}))
     return ds.batch(per_replica_batch, drop_remainder=True).prefetch(AUTOTUNE)
 
 
@@ -167,6 +171,8 @@ def folder_pk_dataset(
     num_steps: int | None = None,
     input_context: tf.distribute.InputContext | None = None,
     num_parallel_calls: int = AUTOTUNE,
+    targets: np.ndarray | None = None,
+    has_target: np.ndarray | None = None,
 ) -> tf.data.Dataset:
     """P x K batches from an aligned folder tree; batch ``s`` depends on (seed, s) only.
 
@@ -182,9 +188,14 @@ def folder_pk_dataset(
         num_steps: number of batches (None: endless).
         input_context: from ``distribute_datasets_from_function`` (None: one replica).
         num_parallel_calls: parallelism of decoding; results keep their order.
+        targets: optional float32 [N, D] per-image distillation targets
+            (``facenet_tf.train.distill.load_targets``), in ``index`` order.
+        has_target: bool [N], which rows of ``targets`` are real (default: all).
 
     Returns:
-        Per-replica batches ``{"image": float32 [P_r * K, H, W, 3], "label": int32 [P_r * K]}``.
+        Per-replica batches ``{"image": float32 [P_r * K, H, W, 3], "label": int32 [P_r * K]}``,
+        plus ``"target"`` float32 [P_r * K, D] and ``"has_target"`` float32 [P_r * K]
+        when ``targets`` is given.
     """
     layout = ReplicaLayout.from_input_context(input_context)
     table = build_identity_table(index.labels, min_images_per_identity)
@@ -192,8 +203,18 @@ def folder_pk_dataset(
     ds = pk_index_dataset(
         table, identities_per_batch, images_per_identity, seed, start_step, num_steps, layout
     )
+    extra = {}
+    if targets is not None:
+        targets = np.asarray(targets, np.float32)
+        if targets.ndim != 2 or len(targets) != len(index):
+            raise InvalidInputError(
+                f"targets: expected [{len(index)}, D] (one row per image), got {targets.shape}"
+            )
+        mask = np.ones(len(index), bool) if has_target is None else np.asarray(has_target, bool)
+        extra = {"target": tf.constant(targets), "has_target": tf.constant(mask, tf.float32)}
 
     def load(d):
+        d = {**d, **{k: tf.gather(v, d["index"]) for k, v in extra.items()}}
         return augment({**d, "encoded": tf.io.read_file(tf.gather(paths, d["index"]))})
 
     ds = ds.map(_plain(load), num_parallel_calls=num_parallel_calls, deterministic=True)

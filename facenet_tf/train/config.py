@@ -41,6 +41,12 @@ class TrainConfig:
         loss: "semihard" (paper), "batch_hard" or "batch_all".
         margin: alpha (0.2 in the paper on squared L2).
         distance: "squared_l2", "l2" or "angular".
+        distill_targets: a teacher-embedding file (``python -m
+            facenet_tf.train.distill_targets``) for the folder trees in ``data_dir``; ""
+            trains with the triplet loss alone.
+        distill_weight: weight of the distillation term ``mean ||f(x) - t(x)||^2``.
+        distill_center: centre the targets on their mean and re-normalise
+            (``facenet_tf.train.distill.load_targets``).
         optimizer: "adagrad" (paper), "sgd" (momentum 0.9) or "adam".
         learning_rate: base rate (paper: 0.05 with AdaGrad).
         lr_schedule: "constant", "piecewise" (``lr_boundaries`` steps, ``lr_values``
@@ -92,6 +98,9 @@ class TrainConfig:
     loss: str = "semihard"
     margin: float = 0.2
     distance: str = "squared_l2"
+    distill_targets: str = ""
+    distill_weight: float = 1.0
+    distill_center: bool = True
     optimizer: str = "adagrad"
     learning_rate: float = 0.05
     lr_schedule: str = "constant"
@@ -208,7 +217,7 @@ def validate(c: TrainConfig) -> None:
     )
     _check_positive(
         c, "margin", "warmup_steps", "weight_decay", "brightness_delta", "val_every",
-        "jpeg_prob", "lr_alpha", "seed", "max_train_minutes", allow_zero=True,
+        "jpeg_prob", "lr_alpha", "seed", "max_train_minutes", "distill_weight", allow_zero=True,
     )  # fmt: skip
     if c.identities_per_batch < 2:
         _fail(
@@ -272,6 +281,8 @@ def validate(c: TrainConfig) -> None:
             _fail("model", f"unknown model {c.model!r}; registered: {', '.join(list_models())}")
     if not c.data_dir:
         _fail("data_dir", "at least one folder or TFRecord pattern is required")
+    if c.distill_targets and c.data_format == "tfrecord":
+        _fail("distill_targets", "needs folder-tree data (targets are looked up by path)")
     fmt = c.resolved_data_format()
     if fmt == "tfrecord" and not tfrecord_files(c.data_dir):
         _fail("data_dir", f"no TFRecord shards in {', '.join(c.data_dir)}")
@@ -279,6 +290,11 @@ def validate(c: TrainConfig) -> None:
         for d in c.data_dir:
             if not tf.io.gfile.isdir(d):
                 _fail("data_dir", f"{d}: no such folder")
+    if c.distill_targets:
+        if fmt != "folder":
+            _fail("distill_targets", "needs folder-tree data (targets are looked up by path)")
+        if not tf.io.gfile.exists(c.distill_targets):
+            _fail("distill_targets", f"{c.distill_targets}: no such file")
     if c.val_pairs:
         if not tf.io.gfile.exists(c.val_pairs):
             _fail("val_pairs", f"{c.val_pairs}: no such file")

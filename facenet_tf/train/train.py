@@ -59,6 +59,15 @@ _JPEG_PROB = flags.DEFINE_float("jpeg_prob", _default("jpeg_prob"), "JPEG re-enc
 _LOSS = flags.DEFINE_enum("loss", _default("loss"), config_lib.LOSSES, "Triplet loss.")
 _MARGIN = flags.DEFINE_float("margin", _default("margin"), "Triplet margin alpha.")
 _DISTANCE = flags.DEFINE_enum("distance", _default("distance"), config_lib.DISTANCES, "Distance.")
+_DISTILL = flags.DEFINE_string(
+    "distill_targets", "", "Teacher embeddings (distill_targets binary); '' disables."
+)
+_DISTILL_WEIGHT = flags.DEFINE_float(
+    "distill_weight", _default("distill_weight"), "Weight of the distillation term."
+)
+_DISTILL_CENTER = flags.DEFINE_boolean(
+    "distill_center", _default("distill_center"), "Centre and re-normalise the targets."
+)
 _OPTIMIZER = flags.DEFINE_enum(
     "optimizer", _default("optimizer"), config_lib.OPTIMIZERS, "Optimizer."
 )
@@ -141,6 +150,9 @@ def config_from_flags() -> config_lib.TrainConfig:
         loss=_LOSS.value,
         margin=_MARGIN.value,
         distance=_DISTANCE.value,
+        distill_targets=_DISTILL.value,
+        distill_weight=_DISTILL_WEIGHT.value,
+        distill_center=_DISTILL_CENTER.value,
         optimizer=_OPTIMIZER.value,
         learning_rate=_LR.value,
         lr_schedule=_LR_SCHEDULE.value,

@@ -103,12 +103,15 @@ def _augment_config(config: TrainConfig, image_size: tuple[int, int]) -> pipelin
 
 
 def make_dataset_fn(
-    config: TrainConfig, image_size: tuple[int, int], start_step: int
+    config: TrainConfig,
+    image_size: tuple[int, int],
+    start_step: int,
+    embedding_dim: int | None = None,
 ) -> Callable[[tf.distribute.InputContext | None], tf.data.Dataset]:
     """``dataset_fn(input_context)`` for ``distribute_datasets_from_function``.
 
     Raises InvalidInputError now (not inside the input pipeline) when the data cannot
-    fill a batch.
+    fill a batch, or when distillation targets are not ``embedding_dim`` wide.
     """
     augment = pipeline.augment_op(_augment_config(config, image_size), training=True)
     common = dict(
@@ -125,6 +128,26 @@ def make_dataset_fn(
             files, shuffle_buffer=config.shuffle_buffer, input_context=ctx, **common
         )
     index = folder.scan_folder_tree(list(config.data_dir))
+    targets = has_target = None
+    if config.distill_targets:
+        from facenet_tf.train import distill
+
+        targets, has_target = distill.load_targets(
+            config.distill_targets, index.paths, center=config.distill_center
+        )
+        if embedding_dim is not None and targets.shape[1] != embedding_dim:
+            raise InvalidInputError(
+                f"distill_targets {config.distill_targets}: {targets.shape[1]}-D targets for a "
+                f"model with {embedding_dim}-D embeddings"
+            )
+        missing = int((~has_target).sum())
+        if missing:
+            logging.warning(
+                "%d of %d training images have no distillation target; they are trained "
+                "with the triplet loss alone",
+                missing,
+                len(index),
+            )
     eligible = build_identity_table(index.labels, config.min_images_per_identity).num_identities
     if eligible < config.identities_per_batch:
         raise InvalidInputError(
@@ -132,7 +155,12 @@ def make_dataset_fn(
             f"in data_dir have >= {config.min_images_per_identity} images"
         )
     return lambda ctx: pipeline.folder_pk_dataset(
-        index, num_steps=config.train_steps - start_step, input_context=ctx, **common
+        index,
+        num_steps=config.train_steps - start_step,
+        input_context=ctx,
+        targets=targets,
+        has_target=has_target,
+        **common,
     )
 
 
@@ -166,10 +194,16 @@ class Trainer:
     def _replica_step(self, batch):
         labels = batch["label"]
         variables = self.model.trainable_variables
+        distill = None
         with tf.GradientTape() as tape:
             embeddings, features = self.forward(batch["image"])
             embeddings = tf.cast(embeddings, tf.float32)
             loss = losses.replica_triplet_loss(self.loss_fn, labels, embeddings, **self.loss_kwargs)
+            if "target" in batch:
+                distill = _distill_loss(embeddings, batch["target"], batch["has_target"])
+                # Each replica's term is its mean / R, so the summed gradient is the mean's.
+                replicas = tf.cast(self.strategy.num_replicas_in_sync, tf.float32)
+                loss = loss + self.config.distill_weight * distill / replicas
             scaled = self.optimizer.scale_loss(loss)
         grads = tape.gradient(scaled, variables)
         self.optimizer.apply(grads, variables)
@@ -177,6 +211,8 @@ class Trainer:
             labels, embeddings, _, _ = losses.all_gather_batch(labels, embeddings)
         stats = self.stats_fn(labels, tf.stop_gradient(embeddings), **self.loss_kwargs)
         metrics = {k: stats[k] for k in _STAT_KEYS if k in stats}
+        if distill is not None:
+            metrics["distill_loss"] = distill
         norms = tf.norm(tf.cast(features, tf.float32), axis=1)
         metrics["embedding_norm_mean"] = tf.reduce_mean(norms)
         metrics["embedding_norm_std"] = tf.math.reduce_std(norms)
@@ -203,6 +239,12 @@ class Trainer:
     def _embed(self, images):
         out = self.strategy.run(lambda x: self.model(x, training=False), args=(images,))
         return tf.cast(self.strategy.experimental_local_results(out)[0], tf.float32)
+
+
+def _distill_loss(embeddings: tf.Tensor, targets: tf.Tensor, weights: tf.Tensor) -> tf.Tensor:
+    """Weighted mean of ``||embeddings - targets||^2`` over the rows ([B, D], [B, D], [B])."""
+    per_image = tf.reduce_sum(tf.square(embeddings - targets), axis=1)
+    return tf.reduce_sum(per_image * weights) / tf.maximum(tf.reduce_sum(weights), 1.0)
 
 
 def _learning_rate(optimizer) -> float:
@@ -276,7 +318,7 @@ def _run(config: TrainConfig, model_fn) -> TrainResult:
     if restored:
         logging.info("resuming from %s at step %d", restored, start)
 
-    dataset_fn = make_dataset_fn(config, image_size, start)
+    dataset_fn = make_dataset_fn(config, image_size, start, int(model.output_shape[-1]))
     iterator = iter(strategy.distribute_datasets_from_function(dataset_fn))
 
     validator = None

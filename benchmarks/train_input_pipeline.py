@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from absl import app, flags
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
+sys.path.insert(0, str(REPO))
 CELEBA_BOX = (0.3257, 0.191, 0.8303, 0.809)  # see benchmarks/train_celeba.py
 
 _MODEL = flags.DEFINE_string("model", "nn4", "Registry model.")

@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -33,6 +34,9 @@ from facenet_tf.align import templates
 from facenet_tf.align.transform import umeyama, warp
 from facenet_tf.errors import FaceNetError, InvalidInputError
 from facenet_tf.io.images import read_image
+
+if TYPE_CHECKING:
+    import keras
 
 TARGETS_VERSION = 1
 
@@ -61,7 +65,7 @@ def _unit(x: np.ndarray) -> np.ndarray:
 
 def compute_targets(
     paths: Sequence[str],
-    teacher: str = "dlib_resnet_v1",
+    teacher: str | os.PathLike | keras.Model = "dlib_resnet_v1",
     source_template: str = "facenet_160",
     batch_size: int = 64,
     flip: bool = True,
@@ -71,7 +75,7 @@ def compute_targets(
 
     Args:
         paths: image files, crops aligned with ``source_template`` (any square size).
-        teacher: registry name or ``.keras`` path of the teacher.
+        teacher: registry name, ``.keras`` path or Keras model of the teacher.
         source_template: template of the crops.
         batch_size: images per teacher forward pass.
         flip: average each embedding with that of the mirrored crop.

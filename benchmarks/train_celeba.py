@@ -123,21 +123,17 @@ def teacher_devtest_accuracy(val_dir: str, teacher: str, template: str) -> float
     """DevTest accuracy of the teacher on the same aligned crops (via the template warp)."""
     import numpy as np
 
-    from facenet_tf.eval.pairs import lfw_image_path, read_lfw_pairs
-    from facenet_tf.eval.verification import best_accuracy_threshold, pair_distances
+    from facenet_tf.align.templates import get_template
+    from facenet_tf.inference import get_embedder
     from facenet_tf.train import distill
+    from facenet_tf.train.validation import PairValidator
 
-    pairs = read_lfw_pairs(DATA / "lfw" / "pairsDevTest.txt")
-    keys = pairs.image_keys()
-    paths = [str(lfw_image_path(val_dir, name, index)) for name, index in keys]
-    emb, failed, _ = distill.compute_targets(paths, teacher, source_template=template)
-    if failed:
-        raise RuntimeError(f"unreadable DevTest crops: {sorted(failed)[:3]}")
-    row = {key: i for i, key in enumerate(keys)}
-    a = emb[[row[(p.name1, p.index1)] for p in pairs.pairs]]
-    b = emb[[row[(p.name2, p.index2)] for p in pairs.pairs]]
-    d = pair_distances(a.astype(np.float64), b.astype(np.float64), "squared_l2")
-    return float(best_accuracy_threshold(d, np.array(pairs.issame, bool))[1])
+    side = get_template(template).size  # align_dataset writes crops at the native size
+    validator = PairValidator(str(DATA / "lfw" / "pairsDevTest.txt"), val_dir, (side, side))
+    embedder = get_embedder(teacher)
+    return validator(lambda x: distill.teacher_embed(list(x.astype(np.uint8)), embedder, template))[
+        "accuracy"
+    ]
 
 
 def _read_metrics(workdir: Path, distill_weight: float = 0.0) -> list[dict]:

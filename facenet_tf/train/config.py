@@ -281,20 +281,17 @@ def validate(c: TrainConfig) -> None:
             _fail("model", f"unknown model {c.model!r}; registered: {', '.join(list_models())}")
     if not c.data_dir:
         _fail("data_dir", "at least one folder or TFRecord pattern is required")
-    if c.distill_targets and c.data_format == "tfrecord":
-        _fail("distill_targets", "needs folder-tree data (targets are looked up by path)")
     fmt = c.resolved_data_format()
+    if c.distill_targets and fmt != "folder":
+        _fail("distill_targets", "needs folder-tree data (targets are looked up by path)")
     if fmt == "tfrecord" and not tfrecord_files(c.data_dir):
         _fail("data_dir", f"no TFRecord shards in {', '.join(c.data_dir)}")
     if fmt == "folder":
         for d in c.data_dir:
             if not tf.io.gfile.isdir(d):
                 _fail("data_dir", f"{d}: no such folder")
-    if c.distill_targets:
-        if fmt != "folder":
-            _fail("distill_targets", "needs folder-tree data (targets are looked up by path)")
-        if not tf.io.gfile.exists(c.distill_targets):
-            _fail("distill_targets", f"{c.distill_targets}: no such file")
+    if c.distill_targets and not tf.io.gfile.exists(c.distill_targets):
+        _fail("distill_targets", f"{c.distill_targets}: no such file")
     if c.val_pairs:
         if not tf.io.gfile.exists(c.val_pairs):
             _fail("val_pairs", f"{c.val_pairs}: no such file")

@@ -23,6 +23,7 @@ triplet loss alone.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Callable, Sequence
@@ -33,10 +34,13 @@ import numpy as np
 from facenet_tf.align import templates
 from facenet_tf.align.transform import umeyama, warp
 from facenet_tf.errors import FaceNetError, InvalidInputError
+from facenet_tf.eval.verification import l2_normalize
 from facenet_tf.io.images import read_image
 
 if TYPE_CHECKING:
     import keras
+
+    from facenet_tf.inference import Embedder
 
 TARGETS_VERSION = 1
 
@@ -58,9 +62,41 @@ def template_transform(source: str, source_size: int, target: str, target_size: 
     return umeyama(src, dst)
 
 
-def _unit(x: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return (x / np.maximum(norms, 1e-12)).astype(np.float32)
+def teacher_embed(
+    crops: Sequence[np.ndarray],
+    embedder: Embedder,
+    source_template: str = "facenet_160",
+    flip: bool = True,
+    batch_size: int = 64,
+) -> np.ndarray:
+    """Teacher embeddings of square aligned crops held in memory.
+
+    Args:
+        crops: uint8 [S, S, 3] RGB crops aligned with ``source_template`` (any sides).
+        embedder: the teacher (``facenet_tf.inference.get_embedder``).
+        source_template: template of the crops.
+        flip: average each embedding with that of the mirrored crop.
+        batch_size: images per teacher forward pass.
+
+    Returns:
+        float32 [N, D] unit vectors.
+    """
+    size = embedder.input_size[0]
+    chips = []
+    for crop in crops:
+        side = crop.shape[0]
+        matrix = _transform(source_template, side, embedder.align_template, size)
+        chips.append(warp(crop, matrix, size))
+    if not chips:
+        return np.zeros((0, embedder.embedding_dim), np.float32)
+    pixels = np.stack(chips).astype(np.float32)
+    emb = embedder.embed_pixels(pixels, batch_size)
+    if flip:
+        emb = emb + embedder.embed_pixels(pixels[:, :, ::-1].copy(), batch_size)
+    return l2_normalize(emb).astype(np.float32)
+
+
+_transform = functools.cache(template_transform)
 
 
 def compute_targets(
@@ -93,7 +129,6 @@ def compute_targets(
         raise InvalidInputError(f"teacher {teacher!r}: expected a square input, got {size}")
     out = np.full((len(paths), embedder.embedding_dim), np.nan, np.float32)
     failed: dict[str, str] = {}
-    matrices: dict[int, np.ndarray] = {}
     for start in range(0, len(paths), batch_size):
         rows, crops = [], []
         for i in range(start, min(start + batch_size, len(paths))):
@@ -105,19 +140,10 @@ def compute_targets(
             if image.shape[0] != image.shape[1]:
                 failed[paths[i]] = f"not a square aligned crop: {image.shape[1]}x{image.shape[0]}"
                 continue
-            side = image.shape[0]
-            if side not in matrices:
-                matrices[side] = template_transform(
-                    source_template, side, embedder.align_template, size
-                )
             rows.append(i)
-            crops.append(warp(image, matrices[side], size))
+            crops.append(image)
         if crops:
-            pixels = np.stack(crops).astype(np.float32)
-            emb = embedder.embed_pixels(pixels, batch_size)
-            if flip:
-                emb = emb + embedder.embed_pixels(pixels[:, :, ::-1].copy(), batch_size)
-            out[rows] = _unit(emb)
+            out[rows] = teacher_embed(crops, embedder, source_template, flip, batch_size)
         if progress is not None:
             progress(min(start + batch_size, len(paths)))
     meta = {
@@ -194,7 +220,8 @@ def load_targets(
     if not np.all(np.isfinite(embeddings)):
         raise InvalidInputError(f"distill_targets {path}: non-finite embeddings")
     if center:
-        embeddings = _unit(embeddings - embeddings.mean(axis=0, keepdims=True))
+        centred = embeddings - embeddings.mean(axis=0, keepdims=True)
+        embeddings = l2_normalize(centred).astype(np.float32)
     row = {p: i for i, p in enumerate(stored)}
     lookup = np.array([row.get(os.path.realpath(p), -1) for p in paths], np.int64)
     has = lookup >= 0

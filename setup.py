@@ -11,7 +11,7 @@ setup(
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     python_requires=">=3.11",
-    packages=find_packages(include=["facenet_tf", "facenet_tf.*", "export", "export.*"]),
+    packages=find_packages(include=["facenet_tf", "facenet_tf.*"]),
     package_data={"facenet_tf": ["py.typed", "pretrained/*.json", "align/*.json"]},
     install_requires=[
         "tensorflow>=2.21,<2.22",

@@ -4,9 +4,11 @@ r"""Detection + alignment on LFW: our MTCNN beside the ``mtcnn`` package, same i
 
 Prints and writes ``benchmarks/results/detect_align.json``:
   * yield: share of all LFW images (13,233) where we find a face, with the misses;
-  * speed: aligned faces per second, ours (``align_faces``, batched) and the package's
-    (``MTCNN().detect_faces`` one image at a time, plus the same warp), timed on the same
-    sample in alternating chunks so load from other processes hits both alike;
+  * speed: aligned faces per second, ours (``FacePipeline.crops`` of the model, batched:
+    the code ``facenet_tf.embed`` runs before the network) and the package's
+    (``MTCNN().detect_faces`` one image at a time, its largest face cut with the same
+    warp), timed on the same sample in alternating chunks so load from other processes
+    hits both alike;
   * agreement: distance between our landmarks and the package's (median and p95, pixels;
     the package rounds its landmarks to integers) on that sample;
   * a contact sheet of aligned crops (``docs/align_contact_sheet.png``).
@@ -25,6 +27,8 @@ import numpy as np
 from absl import app, flags
 
 from facenet_tf.align import LANDMARK_NAMES, MTCNNDetector, align_faces, crop_face
+from facenet_tf.face_pipeline import FacePipeline, describe
+from facenet_tf.io.files import list_images
 from facenet_tf.io.images import read_image
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,7 +40,7 @@ _SAMPLE = flags.DEFINE_integer("package_images", 500, "Images in the side-by-sid
 _CHUNK = flags.DEFINE_integer("chunk", 32, "Images per alternating timing chunk.")
 _OUT = flags.DEFINE_string("output", str(ROOT / "benchmarks" / "results" / "detect_align.json"), "")
 _SHEET = flags.DEFINE_string("sheet", str(ROOT / "docs" / "align_contact_sheet.png"), "")
-_TEMPLATE = flags.DEFINE_string("template", "facenet_160", "Template timed in the speed run.")
+_MODEL = flags.DEFINE_string("model", None, "Model whose pipeline is timed (default model).")
 _ONLY_SHEET = flags.DEFINE_bool("only_sheet", False, "Only (re)draw the contact sheet.")
 
 
@@ -54,27 +58,25 @@ def _package_faces(detector, image):
     }
 
 
-def side_by_side(paths, ours: MTCNNDetector, template: str) -> dict:
+def side_by_side(paths, pipeline: FacePipeline) -> dict:
     """Times both pipelines on the same images and compares their landmarks."""
     from mtcnn import MTCNN
 
     package = MTCNN()
+    ours, template = pipeline.detector, pipeline.template
     images = [read_image(p) for p in paths]
     package.detect_faces(images[0])  # warm-up, both sides
-    align_faces(images[:2], template, detector=ours)
+    pipeline.crops(images[:2])
     t_ours = t_pkg = 0.0
     n_ours = n_pkg = 0
     distances = []
     for start in range(0, len(images), _CHUNK.value):
         chunk = images[start : start + _CHUNK.value]
         t0 = time.perf_counter()
-        faces = ours.detect_faces(chunk)
-        crops = [
-            crop_face(im, max(f, key=lambda x: x.area), template) if f else None
-            for im, f in zip(chunk, faces, strict=True)
-        ]
+        crops = pipeline.crops(chunk)
         t_ours += time.perf_counter() - t0
-        n_ours += sum(c is not None for c in crops)
+        n_ours += int((~crops.no_face).sum())
+        faces = ours.detect_faces(chunk)  # untimed: landmarks for the comparison
         t0 = time.perf_counter()
         pkg = [_package_faces(package, im) for im in chunk]
         pkg_crops = [
@@ -105,18 +107,18 @@ def side_by_side(paths, ours: MTCNNDetector, template: str) -> dict:
     }
 
 
-def yield_run(paths, ours: MTCNNDetector, template: str) -> dict:
-    """Detects + aligns every image; counts images with at least one face."""
+def yield_run(paths, pipeline: FacePipeline) -> dict:
+    """The pipeline's crops of every image; counts images with at least one face."""
     misses, found = [], 0
     t0 = time.perf_counter()
     for start in range(0, len(paths), 256):
         chunk = paths[start : start + 256]
-        crops = align_faces(chunk, template, detector=ours)
-        found += sum(c is not None for c in crops)
+        crops = pipeline.crops(chunk)
+        found += int((~crops.no_face).sum())
         misses += [
             str(Path(p).relative_to(Path(_LFW.value)))
-            for p, c in zip(chunk, crops, strict=True)
-            if c is None
+            for p, miss in zip(chunk, crops.no_face, strict=True)
+            if miss
         ]
         print(f"  yield {start + len(chunk)}/{len(paths)}: {len(misses)} misses", flush=True)
     elapsed = time.perf_counter() - t0
@@ -151,7 +153,7 @@ def contact_sheet(paths, ours: MTCNNDetector, out: Path, grid: int = 8, tile: in
 
 def main(argv):
     del argv
-    paths = sorted(str(p) for p in Path(_LFW.value).glob("*/*.jpg"))
+    paths = sorted(str(p) for p in list_images(_LFW.value))
     if not paths:
         raise SystemExit(f"no LFW images under {_LFW.value}")
     if _MAX.value:
@@ -165,17 +167,18 @@ def main(argv):
         paths[i]
         for i in sorted(rng.choice(len(paths), min(_SAMPLE.value, len(paths)), replace=False))
     ]
+    pipeline = FacePipeline(_MODEL.value, detector=ours)
     result = {
         "cpu_count": os.cpu_count(),
         "load_average_start": os.getloadavg(),
-        "template": _TEMPLATE.value,
+        "pipeline": describe(pipeline),
     }
     print("side by side on", len(sample), "images")
-    result["side_by_side"] = side_by_side(sample, ours, _TEMPLATE.value)
+    result["side_by_side"] = side_by_side(sample, pipeline)
     print(json.dumps(result["side_by_side"], indent=2))
     contact_sheet(paths, ours, Path(_SHEET.value))
     print("yield on", len(paths), "images")
-    result["yield"] = yield_run(paths, ours, _TEMPLATE.value)
+    result["yield"] = yield_run(paths, pipeline)
     result["load_average_end"] = os.getloadavg()
     Path(_OUT.value).parent.mkdir(parents=True, exist_ok=True)
     Path(_OUT.value).write_text(json.dumps(result, indent=2) + "\n")

@@ -70,13 +70,17 @@ def make_chips(lfw_dir: Path, count: int) -> np.ndarray:
     """uint8 [count, 150, 150, 3] RGB chips cut by dlib from the first image per person."""
     import dlib
 
+    from facenet_tf.io.files import list_images
     from facenet_tf.pretrained.dlib_reader import SHAPE_PREDICTOR_5_FILE, find_model_file
 
     detector = dlib.get_frontal_face_detector()
     predictor = dlib.shape_predictor(str(find_model_file(SHAPE_PREDICTOR_5_FILE)))
     chips = []
     for person in sorted(p for p in lfw_dir.iterdir() if p.is_dir()):
-        image = dlib.load_rgb_image(str(sorted(person.glob("*.jpg"))[0]))
+        photos = list_images(person, recursive=False)
+        if not photos:
+            continue
+        image = dlib.load_rgb_image(str(photos[0]))
         faces = detector(image, 0)
         if faces:
             shape = predictor(image, faces[0])

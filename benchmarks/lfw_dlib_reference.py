@@ -17,7 +17,8 @@ dlib's author reports 99.13% on the original LFW images; this copy is the deep-f
 variant, on which the same pipeline scores somewhat lower.
 
 Descriptors are cached in ``benchmarks/results/lfw_dlib_descriptors.npz`` (keyed by image
-name and SHA-256 of its bytes), so a re-run reproduces the figure in seconds.
+name and SHA-256 of its bytes, not committed), so a re-run reproduces the figure in
+seconds; without the file every descriptor is computed again.
 
 Usage:
     nice -n 10 python benchmarks/lfw_dlib_reference.py \
@@ -305,12 +306,15 @@ def main(argv: list[str]) -> None:
     del argv
     if DESCRIBE_ONLY.value:
         root = Path(LFW_DIR.value)
-        names = sorted(str(p.relative_to(root)) for p in root.glob("*/*.jpg"))
+        from facenet_tf.io.files import list_images
+
+        names = sorted(str(p.relative_to(root)) for p in list_images(root))
         entries = describe_all(root, names, Path(CACHE.value), fallback=False)
         print(f"described {len(entries)} of {len(names)} images into {CACHE.value}")
         return
     # Imported here, not at module level: the spawned workers re-import this module and
     # need only dlib, not the package (which loads TensorFlow).
+    from facenet_tf.distances import pair_distances
     from facenet_tf.eval import pairs as pairs_lib
     from facenet_tf.eval import verification
 
@@ -330,7 +334,7 @@ def main(argv: list[str]) -> None:
     desc = np.stack([entries[r]["descriptor"] for r in rel])
     left = [index[str(pairs_lib.lfw_image_path("", p.name1, p.index1))] for p in pair_list.pairs]
     right = [index[str(pairs_lib.lfw_image_path("", p.name2, p.index2))] for p in pair_list.pairs]
-    d = verification.pair_distances(desc[left], desc[right], "euclidean")
+    d = pair_distances(desc[left], desc[right], "euclidean")
     folds = np.asarray(pair_list.folds) if not LIMIT.value else verification.make_folds(len(d))
     res = verification.kfold_verification(d, pair_list.issame, folds, far_target=1e-3)
     misses = sorted(r for r in rel if not entries[r]["detected"])

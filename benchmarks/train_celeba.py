@@ -76,25 +76,10 @@ def _run_binary(args: list[str]) -> float:
     return time.time() - t0
 
 
-def devtest_tree(out: Path) -> Path:
-    """Symlinks to the LFW images ``pairsDevTest.txt`` names, in LFW's tree layout."""
-    from facenet_tf.eval.pairs import lfw_image_path, read_lfw_pairs
-
-    lfw = DATA / "lfw"
-    for name, index in read_lfw_pairs(lfw / "pairsDevTest.txt").image_keys():
-        src = lfw_image_path(lfw / "lfw-deepfunneled", name, index)
-        dst = lfw_image_path(out, name, index)
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        if not dst.exists():
-            dst.symlink_to(src)
-    return out
-
-
 def prepare(cache: Path, template: str) -> dict:
-    """Aligns the training sets and the DevTest images; returns folders and timings."""
+    """Aligns the training sets; returns folders (and the raw LFW tree for DevTest) and timings."""
     timings, manifests = {}, {}
     sources = {s: DATA / "celeba" / s for s in CELEBA_SETS}
-    sources["lfw_devtest"] = devtest_tree(cache / "lfw_devtest_source")
     for name, source in sources.items():
         out = cache / template / name
         timings[f"align_{name}_seconds_this_invocation"] = round(
@@ -113,27 +98,19 @@ def prepare(cache: Path, template: str) -> dict:
         }
     return {
         "train_dirs": [str(cache / template / s) for s in CELEBA_SETS],
-        "val_dir": str(cache / template / "lfw_devtest"),
+        "val_dir": str(DATA / "lfw" / "lfw-deepfunneled"),
         "timings": timings,
         "alignment": manifests,
     }
 
 
-def teacher_devtest_accuracy(val_dir: str, teacher: str, template: str) -> float:
-    """DevTest accuracy of the teacher on the same aligned crops (via the template warp)."""
-    import numpy as np
+def teacher_devtest_accuracy(teacher: str) -> float:
+    """DevTest accuracy of the teacher through its face pipeline (``facenet_tf.embed``)."""
+    from facenet_tf.eval.evaluator import PairEvaluator
+    from facenet_tf.face_pipeline import FacePipeline
 
-    from facenet_tf.align.templates import get_template
-    from facenet_tf.inference import get_embedder
-    from facenet_tf.train import distill
-    from facenet_tf.train.validation import PairValidator
-
-    side = get_template(template).size  # align_dataset writes crops at the native size
-    validator = PairValidator(str(DATA / "lfw" / "pairsDevTest.txt"), val_dir, (side, side))
-    embedder = get_embedder(teacher)
-    return validator(lambda x: distill.teacher_embed(list(x.astype(np.uint8)), embedder, template))[
-        "accuracy"
-    ]
+    evaluator = PairEvaluator(DATA / "lfw" / "pairsDevTest.txt", DATA / "lfw" / "lfw-deepfunneled")
+    return evaluator(FacePipeline(teacher))["accuracy"]
 
 
 def _read_metrics(workdir: Path, distill_weight: float = 0.0) -> list[dict]:
@@ -235,9 +212,7 @@ def main(argv: list[str]) -> None:
                      "--progress=false"]
                 ), 1,
             )  # fmt: skip
-        data["teacher_devtest_accuracy"] = teacher_devtest_accuracy(
-            data["val_dir"], _TEACHER.value, template
-        )
+        data["teacher_devtest_accuracy"] = teacher_devtest_accuracy(_TEACHER.value)
     if _FRESH.value and workdir.exists():
         shutil.rmtree(workdir)
     config = TrainConfig(
@@ -246,7 +221,7 @@ def main(argv: list[str]) -> None:
         workdir=str(workdir),
         identities_per_batch=_P.value,
         images_per_identity=_K.value,
-        jpeg_prob=0.2,
+        augment={"jpeg_prob": 0.2},
         optimizer=_OPTIMIZER.value,
         learning_rate=_LR.value,
         lr_schedule=_SCHEDULE.value,

@@ -1,10 +1,8 @@
-"""Export of facenet-tf embedders for serving and on-device use.
+"""absl binaries of the export library ``facenet_tf.export``, run from the repository root.
 
-* ``export.saved_model``: a SavedModel for TF Serving with ``embed`` (uint8 faces ->
-  float32 unit vectors) and ``embed_quantized`` (-> int8 codes, 128 bytes per face).
-* ``export.tflite``: LiteRT flatbuffers (float32, float16, dynamic-range, full-integer
-  int8), each with a JSON sidecar stating the app-side contract.
-* ``export.parity``: size, latency, cosine-to-Keras and LFW accuracy of every variant.
+* ``python -m export.saved_model``: a SavedModel for TF Serving.
+* ``python -m export.tflite``: a (quantized) TFLite model with its JSON sidecar.
 
-Importing this package has no side effects; the heavy modules load TensorFlow lazily.
+The same binaries are ``facenet-tf export-savedmodel`` and ``facenet-tf export-tflite``.
+This folder is not installed; everything it runs lives in ``facenet_tf``.
 """

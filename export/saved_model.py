@@ -1,29 +1,16 @@
 r"""Writes a SavedModel with ``embed`` / ``embed_quantized`` / ``serving_default``.
 
-python -m export.saved_model --model=dlib_resnet_v1 --output=/tmp/facenet_savedmodel
+    python -m export.saved_model --model=dlib_resnet_v1 --output=/tmp/facenet_savedmodel
+
+The flags and ``main`` are those of ``facenet-tf export-savedmodel``; the export itself
+is ``facenet_tf.export.saved_model``.
 """
 
-from __future__ import annotations
+from absl import app, flags
 
-from absl import app, flags, logging
+from facenet_tf.commands import export_savedmodel
 
-_MODEL = flags.DEFINE_string("model", None, "Registered model name or .keras file.")
-_OUTPUT = flags.DEFINE_string("output", None, "SavedModel folder to write.")
-_OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace an existing output folder.")
-
-
-def main(argv: list[str]) -> None:
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    from export import saved_model_lib
-
-    config = saved_model_lib.SavedModelConfig(
-        model=_MODEL.value or "", output=_OUTPUT.value or "", overwrite=_OVERWRITE.value
-    )
-    path = saved_model_lib.run(config)
-    logging.info("wrote %s", path)
-    print(path)
-
+flags.adopt_module_key_flags(export_savedmodel)  # listed by --help, not only --helpfull
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(export_savedmodel.main)

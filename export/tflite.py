@@ -4,51 +4,20 @@ r"""Converts a model to TFLite for LiteRT and writes the JSON sidecar beside it.
         --representative_dir=../shared/data/celeba/aligned_178x218 \
         --output=/tmp/dlib_resnet_v1_int8.tflite [--input_type=uint8|int8] \
         [--lfw_dir=../shared/data/lfw]   # adds a view-1 DevTrain threshold to the sidecar
+        [--template=facenet_160]         # faces' template of an unregistered .keras model
+
+Calibration and threshold faces are made by the model's face pipeline
+(``facenet_tf.export.faces``), the crops ``facenet_tf.embed`` uses.
+
+The flags and ``main`` are those of ``facenet-tf export-tflite``; the conversion itself
+is ``facenet_tf.export.tflite``.
 """
 
-from __future__ import annotations
+from absl import app, flags
 
-from absl import app, flags, logging
+from facenet_tf.commands import export_tflite
 
-from export.tflite_lib import INPUT_TYPES, QUANTIZATIONS
-
-_MODEL = flags.DEFINE_string("model", None, "Registered model name or .keras file.")
-_QUANTIZATION = flags.DEFINE_enum("quantization", "float32", QUANTIZATIONS, "Variant.")
-_REPRESENTATIVE_DIR = flags.DEFINE_string(
-    "representative_dir", None, "Real aligned faces, not LFW (required for int8)."
-)
-_INPUT_TYPE = flags.DEFINE_enum("input_type", "uint8", INPUT_TYPES, "Input dtype of int8.")
-_NUM_CALIBRATION = flags.DEFINE_integer("num_calibration", 200, "Calibration faces.")
-_CROP = flags.DEFINE_enum(
-    "crop", "box", ["box", "resize", "align"], "How calibration images become model inputs."
-)
-_LFW_DIR = flags.DEFINE_string(
-    "lfw_dir", None, "LFW folder with pairsDevTrain.txt: measure the sidecar's threshold."
-)
-_OUTPUT = flags.DEFINE_string("output", None, "The .tflite file to write.")
-_OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace an existing output.")
-
-
-def main(argv: list[str]) -> None:
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    from export import tflite_lib
-
-    config = tflite_lib.TFLiteConfig(
-        model=_MODEL.value or "",
-        quantization=_QUANTIZATION.value,
-        output=_OUTPUT.value or "",
-        representative_dir=_REPRESENTATIVE_DIR.value,
-        input_type=_INPUT_TYPE.value,
-        num_calibration=_NUM_CALIBRATION.value,
-        crop=_CROP.value,
-        lfw_dir=_LFW_DIR.value,
-        overwrite=_OVERWRITE.value,
-    )
-    result = tflite_lib.run(config)
-    logging.info("wrote %s and %s", result["model"], result["sidecar"])
-    print(result["model"])
-
+flags.adopt_module_key_flags(export_tflite)  # listed by --help, not only --helpfull
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(export_tflite.main)

@@ -21,9 +21,9 @@ from facenet_tf.errors import (  # noqa: E402
     ModelNotFoundError,
     NoFaceError,
 )
+from facenet_tf.face_pipeline import FaceEmbedding, FaceNotFoundWarning, FacePipeline  # noqa: E402
 from facenet_tf.inference import (  # noqa: E402
     Embedder,
-    FaceNotFoundWarning,
     distance,
     embed,
     get_embedder,
@@ -46,17 +46,21 @@ from facenet_tf.models.registry import (  # noqa: E402
     list_models,
     register_model,
 )
+from facenet_tf.models.spec import ModelSpec, model_spec  # noqa: E402
 from facenet_tf.tasks import cluster, default_threshold, identify, verify  # noqa: E402
 
 __all__ = [
     "Embedder",
+    "FaceEmbedding",
     "FaceNetError",
     "FaceNotFoundWarning",
+    "FacePipeline",
     "ImageReadError",
     "ImageTooLargeError",
     "InvalidInputError",
     "InvalidInputTypeError",
     "ModelNotFoundError",
+    "ModelSpec",
     "NoFaceError",
     "TripletBatchAllLoss",
     "TripletBatchHardLoss",
@@ -76,6 +80,7 @@ __all__ = [
     "identify",
     "list_models",
     "load_model",
+    "model_spec",
     "read_image",
     "register_model",
     "triplet_batch_all_loss",

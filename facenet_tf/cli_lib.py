@@ -11,23 +11,18 @@ from pathlib import Path
 import numpy as np
 
 from facenet_tf.errors import FaceNetError, InvalidInputError
-from facenet_tf.inference import embed, get_embedder
+from facenet_tf.io.files import list_images
 from facenet_tf.io.images import read_image
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
 
 def collect_images(inputs: Iterable[str]) -> list[Path]:
-    """Expands files and folders (recursively, sorted) into image paths, keeping order."""
+    """Expands folders into their images (``list_images``: recursive, sorted) and keeps
+    named files as they are, in the order given."""
     paths: list[Path] = []
     for text in inputs:
         p = Path(text)
         if p.is_dir():
-            paths.extend(
-                sorted(
-                    q for q in p.rglob("*") if q.is_file() and q.suffix.lower() in IMAGE_SUFFIXES
-                )
-            )
+            paths.extend(list_images(p))
         elif p.exists():
             paths.append(p)
         else:
@@ -38,20 +33,17 @@ def collect_images(inputs: Iterable[str]) -> list[Path]:
 
 
 def embed_files(
-    paths: list[Path],
-    model: str | None,
-    batch_size: int,
-    aligned: bool,
-    progress: bool = True,
+    paths: list[Path], pipeline, aligned: bool, progress: bool = True
 ) -> tuple[list[Path], np.ndarray, list[tuple[str, str]]]:
-    """Embeds files in chunks; unreadable files are listed as failures, never dropped silently.
+    """Embeds files through a ``FacePipeline`` in chunks; unreadable files are listed as
+    failures, never dropped silently.
 
     Returns:
         (embedded paths, float32 [N, D] embeddings, [(path, reason)] failures).
     """
     from tqdm import tqdm
 
-    embedder = get_embedder(model)
+    batch_size = pipeline.chunk_size
     done_paths: list[Path] = []
     chunks: list[np.ndarray] = []
     failures: list[tuple[str, str]] = []
@@ -65,11 +57,11 @@ def embed_files(
             except FaceNetError as err:
                 failures.append((str(p), str(err)))
         if arrays:
-            chunks.append(embed(arrays, model=embedder, batch_size=batch_size, aligned=aligned))
+            chunks.append(pipeline.embed(arrays, aligned=aligned, names=[str(p) for p in chunk]))
             done_paths.extend(chunk)
         bar.update(len(paths[start : start + batch_size]))
     bar.close()
-    dim = embedder.embedding_dim
+    dim = pipeline.spec.embedding_dim
     vectors = np.concatenate(chunks) if chunks else np.zeros((0, dim), np.float32)
     return done_paths, vectors, failures
 
@@ -104,8 +96,8 @@ def gallery_from_folders(root: str | os.PathLike) -> tuple[list[Path], list[str]
     if not root.is_dir():
         raise InvalidInputError(f"{root}: gallery must be a folder of identity folders")
     paths, labels = [], []
-    for ident in sorted(d for d in root.iterdir() if d.is_dir()):
-        for p in collect_images([str(ident)]) if any(ident.iterdir()) else []:
+    for ident in sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")):
+        for p in list_images(ident):
             paths.append(p)
             labels.append(ident.name)
     if not paths:

@@ -11,11 +11,11 @@ from typing import Any
 import keras
 import numpy as np
 
+from facenet_tf.distances import PAPER_THRESHOLD, pair_distances, pairwise_distances
 from facenet_tf.errors import InvalidInputError
-from facenet_tf.inference import distance, embed, get_embedder
+from facenet_tf.eval.clustering import cluster_embeddings
+from facenet_tf.inference import embed, get_embedder
 
-# Used for a model that has no calibrated threshold: the paper's LFW threshold.
-PAPER_THRESHOLD = 1.242
 UNKNOWN = "unknown"
 
 
@@ -67,7 +67,9 @@ def verify(
         aligned: as in ``embed`` (for image inputs).
 
     Returns:
-        (same, distance): ``distance <= threshold`` and the squared L2 distance.
+        (same, distance): ``distance <= threshold`` and the squared L2 distance between
+        the L2-normalised embeddings (``facenet_tf.distances.pair_distances``, as the
+        evaluation computes it).
     """
     ea = _as_embeddings(a, model, aligned, "a")
     eb = _as_embeddings(b, model, aligned, "b")
@@ -76,7 +78,7 @@ def verify(
             f"verify compares one face with one face; got {len(ea)} and {len(eb)}"
         )
     t = default_threshold(model) if threshold is None else float(threshold)
-    d = float(distance(ea[0], eb[0]))
+    d = float(pair_distances(ea, eb, "squared_l2")[0])
     return d <= t, d
 
 
@@ -96,8 +98,8 @@ def identify(
         gallery_embeddings: float [G, D].
         gallery_labels: G labels (any JSON-friendly values).
         k: neighbours returned per query.
-        threshold: a nearest neighbour farther than this (squared L2) gives "unknown";
-            None uses ``default_threshold(model)``.
+        threshold: a nearest neighbour farther than this (squared L2 between the
+            L2-normalised embeddings) gives "unknown"; None uses ``default_threshold(model)``.
         model, aligned: as in ``embed``.
 
     Returns:
@@ -123,10 +125,8 @@ def identify(
         raise InvalidInputError(f"queries have D={q.shape[-1]}, gallery D={gallery.shape[-1]}")
     t = default_threshold(model) if threshold is None else float(threshold)
     k = min(k, len(gallery))
-    # |q - g|^2 = |q|^2 + |g|^2 - 2 q.g, clipped at 0 against rounding.
-    d = np.maximum(
-        (q * q).sum(1)[:, None] + (gallery * gallery).sum(1)[None, :] - 2.0 * q @ gallery.T, 0.0
-    )
+    # The distance of the identification evaluation (facenet_tf.eval.identification).
+    d = pairwise_distances(q, gallery, "squared_l2")
     order = np.argsort(d, axis=1, kind="stable")[:, :k]
     results = []
     for row, idx in zip(d, order, strict=True):
@@ -154,40 +154,35 @@ def cluster(
     model: str | os.PathLike | keras.Model | None = None,
     aligned: bool = False,
 ) -> np.ndarray:
-    """Groups faces by identity.
+    """Groups faces by identity, with the evaluation's algorithm
+    (``facenet_tf.eval.clustering.cluster_embeddings``): rows L2-normalised, squared L2.
 
     Args:
         images_or_embeddings: images (as in ``embed``) or embeddings [N, D].
-        method: "agglomerative" (average linkage, as in the paper; cut at ``threshold``),
-            "dbscan" (eps from ``threshold``; noise gets label -1) or "kmeans" (needs
-            ``n_clusters``).
+        method: "agglomerative" (average linkage, as in the paper; merges while the
+            linkage distance is below ``threshold``, or down to ``n_clusters``), "dbscan"
+            (neighbours within ``threshold``; noise gets label -1) or "kmeans" (needs
+            ``n_clusters``; seed 0).
         threshold: squared-L2 distance below which faces join; None uses
             ``default_threshold(model)``.
-        n_clusters: fixed number of clusters (agglomerative, kmeans).
+        n_clusters: fixed number of clusters (agglomerative, where it replaces
+            ``threshold``; kmeans).
         min_samples: DBSCAN's core-point size.
         model, aligned: as in ``embed``.
 
     Returns:
-        int [N] cluster labels (-1 = DBSCAN noise).
+        int64 [N] cluster labels (-1 = DBSCAN noise).
     """
-    from sklearn.cluster import DBSCAN, AgglomerativeClustering, KMeans
-
     if method not in CLUSTER_METHODS:
         raise InvalidInputError(f"method must be one of {CLUSTER_METHODS}, got {method!r}")
     x = _as_embeddings(images_or_embeddings, model, aligned, "images_or_embeddings")
     if len(x) == 1:
         return np.zeros(1, dtype=np.int64)
-    t = default_threshold(model) if threshold is None else float(threshold)
-    # scikit-learn works on Euclidean distances; our thresholds are squared L2.
-    eps = float(np.sqrt(t))
-    if method == "kmeans":
+    if method == "kmeans" or (method == "agglomerative" and n_clusters):
         if not n_clusters:
             raise InvalidInputError("method='kmeans' needs n_clusters")
-        return KMeans(n_clusters=n_clusters, n_init=10, random_state=0).fit_predict(x)
+        return cluster_embeddings(x, method, n_clusters=n_clusters)
+    t = default_threshold(model) if threshold is None else float(threshold)
     if method == "dbscan":
-        return DBSCAN(eps=eps, min_samples=min_samples).fit_predict(x)
-    if n_clusters:
-        algo = AgglomerativeClustering(n_clusters=n_clusters, linkage="average")
-    else:
-        algo = AgglomerativeClustering(n_clusters=None, distance_threshold=eps, linkage="average")
-    return algo.fit_predict(x).astype(np.int64)
+        return cluster_embeddings(x, "dbscan", eps=t, min_samples=min_samples)
+    return cluster_embeddings(x, "agglomerative", distance_threshold=t)

@@ -27,6 +27,10 @@ def _forget_command_flags():
     for module in set(sys.modules) - before_modules:
         if module.startswith("facenet_tf.commands."):
             del sys.modules[module]
+            # ``from facenet_tf.commands import x`` reuses the package attribute: drop it too.
+            parent, _, child = module.rpartition(".")
+            if parent in sys.modules and hasattr(sys.modules[parent], child):
+                delattr(sys.modules[parent], child)
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +55,26 @@ def test_help_and_unknown_command(capsys):
     assert cli.main([]) == 0
     assert "embed" in capsys.readouterr().out
     assert cli.main(["frobnicate"]) == 2
+
+
+def test_help_lists_every_subcommand(capsys):
+    assert cli.main(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert all(f"  {name} " in out for name in cli.SUBCOMMANDS)
+
+
+@pytest.mark.parametrize("name", ["export-savedmodel", "export-tflite"])
+def test_export_subcommands_are_installed_modules(name):
+    main = cli.SUBCOMMANDS[name][0]()
+    assert main.__module__ == "facenet_tf.commands." + name.replace("-", "_")
+
+
+def test_export_savedmodel_writes_the_signatures(model_path, tmp_path, capsys):
+    out = tmp_path / "sm"
+    assert cli.main(["export-savedmodel", f"--model={model_path}", f"--output={out}"]) == 0
+    assert capsys.readouterr().out.strip() == str(out)
+    assert (out / "saved_model.pb").is_file()
+    assert (out / "assets.extra" / "embedding_contract.json").is_file()
 
 
 def test_embed_folder_writes_csv_and_failure_manifest(folder, model_path, tmp_path):

@@ -6,6 +6,9 @@ import numpy as np
 import pytest
 
 import facenet_tf
+from facenet_tf.distances import pairwise_distances
+from facenet_tf.eval.clustering import cluster_embeddings
+from facenet_tf.eval.identification import probe_ranks
 from facenet_tf.inference import Embedder
 from tests.test_inference import _model
 
@@ -78,3 +81,49 @@ def test_cluster_separates_tight_identities(embedder, method):
     truth = np.repeat([0, 1, 2], 5)
     # Same partition up to renaming: labels and truth define the same pairs.
     assert ((labels[:, None] == labels[None]) == (truth[:, None] == truth[None])).all()
+
+
+def _loose_groups(seed: int) -> np.ndarray:
+    """float32 [30, 8]: 5 loose groups of raw (not unit) rows, so that the normalisation
+    and the threshold's scale both matter."""
+    rng = np.random.default_rng(seed)
+    x = np.repeat(rng.normal(size=(5, 8)), 6, axis=0) + 0.6 * rng.normal(size=(30, 8))
+    return (x * rng.uniform(0.5, 3.0, size=(30, 1))).astype(np.float32)
+
+
+@pytest.mark.parametrize(
+    ("method", "kwargs", "eval_kwargs"),
+    [
+        ("agglomerative", {"threshold": 0.6}, {"distance_threshold": 0.6}),
+        ("agglomerative", {"threshold": 0.6, "n_clusters": 4}, {"n_clusters": 4}),
+        ("dbscan", {"threshold": 0.3, "min_samples": 3}, {"eps": 0.3, "min_samples": 3}),
+        ("kmeans", {"n_clusters": 4}, {"n_clusters": 4}),
+    ],
+)
+def test_cluster_is_the_evaluation_clustering(embedder, method, kwargs, eval_kwargs):
+    x = _loose_groups(3)
+    got = facenet_tf.cluster(x, method=method, model=embedder, **kwargs)
+    want = cluster_embeddings(x, method, **eval_kwargs)
+    np.testing.assert_array_equal(got, want)
+    assert 1 < len(set(got.tolist())) < len(x)  # a partition that depends on the settings
+
+
+def test_cluster_default_threshold_is_the_evaluation_cut(embedder):
+    x = _loose_groups(4)
+    t = facenet_tf.default_threshold(embedder)
+    np.testing.assert_array_equal(
+        facenet_tf.cluster(x, model=embedder),
+        cluster_embeddings(x, "agglomerative", distance_threshold=t),
+    )
+
+
+def test_identify_uses_the_evaluation_distance(embedder):
+    x = _loose_groups(5)
+    gallery, labels, queries = x[::6], [f"id{i}" for i in range(5)], x[1::6]
+    res = facenet_tf.identify(queries, gallery, labels, k=5, threshold=4.0, model=embedder)
+    d = pairwise_distances(queries, gallery)  # as facenet_tf.eval.identification ranks
+    for i, r in enumerate(res):
+        assert [n[1] for n in r["neighbors"]] == sorted(d[i].tolist())
+        assert r["distance"] == d[i].min() and r["label"] == labels[int(np.argmin(d[i]))]
+    ranks = probe_ranks(gallery, labels, queries, labels)
+    assert [r["label"] == lab for r, lab in zip(res, labels, strict=True)] == list(ranks == 1)

@@ -8,12 +8,23 @@ Public API:
 """
 
 from facenet_tf.align.detector import LANDMARK_NAMES, Face, MTCNNDetector, default_detector, detect
-from facenet_tf.align.face_align import POLICIES, align, align_faces, crop_face, select_faces
+from facenet_tf.align.face_align import (
+    DEFAULT_POLICY,
+    ONE_FACE_POLICIES,
+    POLICIES,
+    align,
+    align_faces,
+    crop_face,
+    order_faces,
+    select_faces,
+)
 from facenet_tf.align.templates import MARGIN_MODE, Template, get_template, template_names
 from facenet_tf.align.transform import margin_box_transform, umeyama, warp
 
 __all__ = [
+    "DEFAULT_POLICY",
     "LANDMARK_NAMES",
+    "ONE_FACE_POLICIES",
     "MARGIN_MODE",
     "POLICIES",
     "Face",
@@ -26,6 +37,7 @@ __all__ = [
     "detect",
     "get_template",
     "margin_box_transform",
+    "order_faces",
     "select_faces",
     "template_names",
     "umeyama",

@@ -26,8 +26,8 @@ import numpy as np
 
 from facenet_tf.align.templates import MARGIN_MODE, get_template, template_names
 from facenet_tf.errors import ImageReadError, ImageTooLargeError, InvalidInputError
+from facenet_tf.io.files import list_images
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff")
 TMP_SUFFIX = ".facenet-tmp"
 MANIFEST_NAME = "align_manifest.csv"
 MANIFEST_FIELDS = ("input", "output", "status", "reason")
@@ -103,19 +103,6 @@ class AlignDatasetSummary:
     @property
     def total(self) -> int:
         return sum(self.counts.values())
-
-
-def list_inputs(input_dir: Path) -> list[Path]:
-    """Image files under ``input_dir`` (any depth, hidden entries skipped), sorted."""
-    found = []
-    for root, dirs, files in os.walk(input_dir):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        found.extend(
-            Path(root) / f
-            for f in sorted(files)
-            if not f.startswith(".") and Path(f).suffix.lower() in IMAGE_SUFFIXES
-        )
-    return found
 
 
 def output_path(config: AlignDatasetConfig, source: Path, index: int | None = None) -> Path:
@@ -278,7 +265,7 @@ def run(config: AlignDatasetConfig) -> AlignDatasetSummary:
     _remove_stale_tmp(config.output_dir)
     rows: list[dict[str, str]] = []
     todo, claimed = [], {}
-    for source in list_inputs(config.input_dir):
+    for source in list_images(config.input_dir):
         target = finished_path(config, source)
         if target in claimed:
             reason = f"output name {target.name} already taken by {claimed[target].name}"

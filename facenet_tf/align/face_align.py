@@ -26,7 +26,13 @@ from facenet_tf.align.templates import MARGIN_MODE, get_template
 from facenet_tf.align.transform import margin_box_transform, umeyama, warp
 from facenet_tf.errors import FaceNetError, InvalidInputError
 
-POLICIES = ("largest", "most_central", "all")
+POLICIES = ("center_weighted", "largest", "most_central", "all")
+# One face per photo: the policies that pick a single face.
+ONE_FACE_POLICIES = POLICIES[:3]
+DEFAULT_POLICY = "center_weighted"
+# Weight of the squared centre offset against the box area in "center_weighted": the
+# value of FaceNet's reference alignment script (``align_dataset_mtcnn``).
+CENTER_WEIGHT = 2.0
 DEFAULT_MARGIN_SIZE = 160
 DEFAULT_MARGIN = 32.0
 
@@ -81,13 +87,36 @@ def crop_face(
     return warp(image, matrix, size)
 
 
+def template_to_template(source: str, source_size: int, target: str, target_size: int):
+    """The similarity taking a ``source``-template crop onto a ``target``-template crop.
+
+    Both crops come from a similarity fit of the same five landmarks, so a crop aligned
+    for one model becomes another model's crop without a second detection.
+
+    Args:
+        source: template name of the existing crops.
+        source_size: their side in pixels.
+        target: template name wanted.
+        target_size: side of the wanted crop.
+
+    Returns:
+        float64 [2, 3], source-crop pixels -> target-crop pixels.
+    """
+    return umeyama(
+        get_template(source).scaled(source_size), get_template(target).scaled(target_size)
+    )
+
+
 def select_faces(faces: Sequence[Face], image_shape: tuple[int, ...], policy: str) -> list[Face]:
     """Applies a several-faces policy.
 
     Args:
         faces: detections, by decreasing score.
         image_shape: (H, W, ...) of the image.
-        policy: "largest" (box area), "most_central" (box centre nearest the image
+        policy: "center_weighted" (box area minus twice the squared distance of the box
+            centre from the image centre, in pixels: the largest face unless a smaller
+            one is much nearer the centre, the rule of FaceNet's reference alignment
+            script), "largest" (box area), "most_central" (box centre nearest the image
             centre), or "all" (every face, by decreasing score).
 
     Returns:
@@ -101,17 +130,36 @@ def select_faces(faces: Sequence[Face], image_shape: tuple[int, ...], policy: st
         return [max(faces, key=lambda f: f.area)]
     cy, cx = (image_shape[0] - 1) / 2.0, (image_shape[1] - 1) / 2.0
 
-    def off_centre(f: Face) -> float:
-        return np.hypot(0.5 * (f.box[0] + f.box[2]) - cx, 0.5 * (f.box[1] + f.box[3]) - cy)
+    def off_centre_squared(f: Face) -> float:
+        return (0.5 * (f.box[0] + f.box[2]) - cx) ** 2 + (0.5 * (f.box[1] + f.box[3]) - cy) ** 2
 
-    return [min(faces, key=off_centre)]
+    if policy == "most_central":
+        return [min(faces, key=off_centre_squared)]
+    return [max(faces, key=lambda f: f.area - CENTER_WEIGHT * off_centre_squared(f))]
+
+
+def order_faces(faces: Sequence[Face], image_shape: tuple[int, ...], policy: str) -> list[Face]:
+    """Every face, the one ``policy`` picks first, then the rest by decreasing score.
+
+    Args:
+        faces: detections, by decreasing score.
+        image_shape: (H, W, ...) of the image.
+        policy: one of ``ONE_FACE_POLICIES``.
+
+    Returns:
+        All of ``faces``, reordered (face 0 is what a one-face call would use).
+    """
+    if policy not in ONE_FACE_POLICIES:
+        raise InvalidInputError(f"policy must be one of {ONE_FACE_POLICIES}, got {policy!r}")
+    chosen = select_faces(faces, image_shape, policy)
+    return chosen + [f for f in faces if not any(f is c for c in chosen)]
 
 
 def align(
     image: Any,
     template: str = "facenet_160",
     *,
-    policy: str = "largest",
+    policy: str = DEFAULT_POLICY,
     image_size: int | None = None,
     margin: float | None = None,
     detector: MTCNNDetector | None = None,
@@ -122,7 +170,8 @@ def align(
         image: file path, or RGB array [H, W, 3] / grayscale [H, W].
         template: "facenet_160", "dlib_150", "mobile_112", or "margin" (box + margin,
             scale and translation only).
-        policy: "largest", "most_central" (one crop at most) or "all".
+        policy: "center_weighted" (default), "largest", "most_central" (one crop at
+            most) or "all" (see ``select_faces``).
         image_size: crop side; default the template's native size (160 for "margin").
         margin: pixels added to the box side in "margin" mode (default 32).
         detector: an ``MTCNNDetector``; default the shared one.
@@ -145,7 +194,7 @@ def align_faces(
     images: Sequence[Any],
     template: str = "facenet_160",
     *,
-    policy: str = "largest",
+    policy: str = DEFAULT_POLICY,
     image_size: int | None = None,
     margin: float | None = None,
     detector: MTCNNDetector | None = None,
@@ -156,7 +205,7 @@ def align_faces(
     Args:
         images: file paths and/or arrays.
         template, image_size, margin, detector: as in ``align``.
-        policy: "largest" or "most_central" (one face per image).
+        policy: one of ``ONE_FACE_POLICIES`` (one face per image).
         on_error: "raise" to raise on an unreadable file or bad array, "none" to return
             None for it instead.
 
@@ -164,10 +213,10 @@ def align_faces(
         One uint8 [S, S, 3] crop per image, or None where no face was found (never an
         exception for a face-less image).
     """
-    if policy not in ("largest", "most_central"):
+    if policy not in ONE_FACE_POLICIES:
         raise InvalidInputError(
-            f"align_faces returns one face per image: policy must be 'largest' or "
-            f"'most_central', got {policy!r} (use align(..., policy='all') per image)"
+            f"align_faces returns one face per image: policy must be one of "
+            f"{ONE_FACE_POLICIES}, got {policy!r} (use align(..., policy='all') per image)"
         )
     if on_error not in ("raise", "none"):
         raise InvalidInputError(f"on_error must be 'raise' or 'none', got {on_error!r}")

@@ -38,6 +38,7 @@ from absl import app, flags, logging
 
 from facenet_tf.align.detector import MTCNNDetector
 from facenet_tf.align.transform import apply_transform, umeyama, warp
+from facenet_tf.io.files import list_images
 from facenet_tf.io.images import read_image
 
 FLAGS = flags.FLAGS
@@ -212,8 +213,7 @@ def chip_mae(rows, name, template, size, limit=200) -> float:
 
 def main(argv):
     del argv
-    root = Path(_CELEBA.value)
-    paths = sorted(p for p in root.glob("*/*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    paths = list_images(_CELEBA.value)
     rng = np.random.default_rng(0)
     paths = [paths[i] for i in rng.permutation(len(paths))[: _MAX.value]]
     fit_paths = [p for p in paths if int(p.parent.name) % 2 == 0]

@@ -11,7 +11,7 @@ _METHOD = flags.DEFINE_enum(
 )
 _THRESHOLD = flags.DEFINE_float("threshold", None, "Squared-L2 join threshold.")
 _N_CLUSTERS = flags.DEFINE_integer("n_clusters", None, "Fixed number of clusters.")
-_MODEL, _BATCH, _ALIGNED = define_model_flags()
+_PIPELINE = define_model_flags()
 flags.mark_flag_as_required("input")
 
 
@@ -22,14 +22,15 @@ def main(argv: list[str]) -> None:
     from facenet_tf.tasks import cluster
 
     paths = cli_lib.collect_images(_INPUT.value)
-    done, vectors, failures = cli_lib.embed_files(paths, _MODEL.value, _BATCH.value, _ALIGNED.value)
+    pipeline = _PIPELINE.pipeline()
+    done, vectors, failures = cli_lib.embed_files(paths, pipeline, _PIPELINE.aligned.value)
     labels = (
         cluster(
             vectors,
             method=_METHOD.value,
             threshold=_THRESHOLD.value,
             n_clusters=_N_CLUSTERS.value,
-            model=_MODEL.value,
+            model=pipeline.embedder,
         )
         if len(done)
         else []

@@ -13,7 +13,7 @@ from facenet_tf.commands import define_model_flags
 
 _INPUT = flags.DEFINE_list("input", None, "Image files and/or folders (searched recursively).")
 _OUTPUT = flags.DEFINE_string("output", "embeddings.csv", "Output file: .csv, .json or .npy.")
-_MODEL, _BATCH, _ALIGNED = define_model_flags()
+_PIPELINE = define_model_flags()
 flags.mark_flag_as_required("input")
 
 
@@ -26,7 +26,8 @@ def main(argv: list[str]) -> None:
     if suffix not in (".csv", ".json", ".npy"):
         raise app.UsageError(f"--output must end in .csv, .json or .npy, got {_OUTPUT.value}")
     paths = cli_lib.collect_images(_INPUT.value)
-    done, vectors, failures = cli_lib.embed_files(paths, _MODEL.value, _BATCH.value, _ALIGNED.value)
+    pipeline = _PIPELINE.pipeline()
+    done, vectors, failures = cli_lib.embed_files(paths, pipeline, _PIPELINE.aligned.value)
     out = Path(_OUTPUT.value)
     if suffix == ".npy":
         out.parent.mkdir(parents=True, exist_ok=True)

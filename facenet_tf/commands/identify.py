@@ -15,7 +15,7 @@ _GALLERY = flags.DEFINE_string("gallery_dir", None, "Folder of identity folders.
 _OUTPUT = flags.DEFINE_string("output", "identities.csv", "Output file: .csv or .json.")
 _K = flags.DEFINE_integer("k", 1, "Neighbours to report.", lower_bound=1)
 _THRESHOLD = flags.DEFINE_float("threshold", None, "Squared-L2 'unknown' threshold.")
-_MODEL, _BATCH, _ALIGNED = define_model_flags()
+_PIPELINE = define_model_flags()
 flags.mark_flags_as_required(["query", "gallery_dir"])
 
 
@@ -26,13 +26,14 @@ def main(argv: list[str]) -> None:
     from facenet_tf.tasks import identify
 
     g_paths, g_labels = cli_lib.gallery_from_folders(_GALLERY.value)
-    g_done, g_vec, g_fail = cli_lib.embed_files(g_paths, _MODEL.value, _BATCH.value, _ALIGNED.value)
+    pipeline = _PIPELINE.pipeline()
+    g_done, g_vec, g_fail = cli_lib.embed_files(g_paths, pipeline, _PIPELINE.aligned.value)
     label_of = dict(zip(map(str, g_paths), g_labels, strict=True))
     labels = [label_of[str(p)] for p in g_done]
     q_paths = cli_lib.collect_images(_QUERY.value)
-    q_done, q_vec, q_fail = cli_lib.embed_files(q_paths, _MODEL.value, _BATCH.value, _ALIGNED.value)
+    q_done, q_vec, q_fail = cli_lib.embed_files(q_paths, pipeline, _PIPELINE.aligned.value)
     results = identify(
-        q_vec, g_vec, labels, k=_K.value, threshold=_THRESHOLD.value, model=_MODEL.value
+        q_vec, g_vec, labels, k=_K.value, threshold=_THRESHOLD.value, model=pipeline.embedder
     )
     rows = [
         [str(p), r["label"], r["distance"], json.dumps(r["neighbors"])]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -10,9 +11,12 @@ from pathlib import Path
 import numpy as np
 
 from facenet_tf.errors import InvalidInputError
+from facenet_tf.io.files import list_images
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
 PathLike = str | os.PathLike
+# The one image format of ``facenet_tf.io.files.IMAGE_SUFFIXES`` that the tf.data decoder
+# (``tf.io.decode_image`` in ``facenet_tf.data.ops.decode``) cannot read.
+TF_UNREADABLE_SUFFIXES = (".tif", ".tiff")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,19 +46,17 @@ class ImageIndex:
         return np.bincount(self.labels, minlength=self.num_classes)
 
 
-def scan_folder_tree(
-    roots: PathLike | Sequence[PathLike],
-    extensions: Sequence[str] = IMAGE_EXTENSIONS,
-) -> ImageIndex:
+def scan_folder_tree(roots: PathLike | Sequence[PathLike]) -> ImageIndex:
     """Lists the images of one or more folder trees ``{root}/{identity}/{image}``.
 
     Identity folders with the same name in several roots are the same person (e.g. the
     full- and half-size subsets of one data set), so their images are merged under one
-    label. Files whose extension is not in ``extensions`` and hidden entries are ignored.
+    label. Images are what ``facenet_tf.io.files.list_images`` lists in each identity
+    folder (hidden files and folders skipped) except TIFF files, which ``tf.data``
+    cannot decode: they are left out with a warning. Other files are ignored.
 
     Args:
         roots: a root folder or a sequence of them.
-        extensions: lower-case file extensions that count as images.
 
     Returns:
         The index; labels follow the sorted identity names, so they do not depend on the
@@ -65,8 +67,8 @@ def scan_folder_tree(
     """
     if isinstance(roots, str | os.PathLike):
         roots = [roots]
-    exts = tuple(e.lower() for e in extensions)
     by_identity: dict[str, list[str]] = {}
+    unreadable: list[Path] = []
     for root in roots:
         root = Path(root)
         if not root.is_dir():
@@ -74,13 +76,21 @@ def scan_folder_tree(
         for entry in os.scandir(root):
             if not entry.is_dir() or entry.name.startswith("."):
                 continue
-            files = [
-                f.path
-                for f in os.scandir(entry.path)
-                if f.is_file() and not f.name.startswith(".") and f.name.lower().endswith(exts)
-            ]
+            files = []
+            for path in list_images(entry.path, recursive=False):
+                if path.suffix.lower() in TF_UNREADABLE_SUFFIXES:
+                    unreadable.append(path)
+                else:
+                    files.append(str(path))
             if files:
                 by_identity.setdefault(entry.name, []).extend(files)
+    if unreadable:
+        logging.warning(
+            "left out %d TIFF images that tf.data cannot decode (first: %s); convert them "
+            "to PNG to use them",
+            len(unreadable),
+            unreadable[0],
+        )
     if not by_identity:
         raise InvalidInputError(
             f"data_dir {', '.join(str(r) for r in roots)}: no images in "

@@ -35,7 +35,8 @@ class AugmentConfig:
     """Preparation and augmentation of one training face.
 
     Attributes:
-        image_size: (height, width) of the model input.
+        image_size: (height, width) of the model input; None in a training config,
+            where the model's input decides it.
         box: normalised (y1, x1, y2, x2) face region of the stored images, cropped then
             resized to ``image_size`` (the whole image by default).
         crop_scale: (min, max) side of the random crop as a fraction of ``box``;
@@ -47,7 +48,7 @@ class AugmentConfig:
         jpeg_prob: probability of re-encoding an image as JPEG (0 disables).
     """
 
-    image_size: tuple[int, int]
+    image_size: tuple[int, int] | None = None
     box: tuple[float, float, float, float] = ops.FULL_BOX
     crop_scale: tuple[float, float] = (0.85, 1.0)
     flip: bool = True
@@ -59,6 +60,8 @@ class AugmentConfig:
 
 def augment_op(config: AugmentConfig, training: bool = True) -> ops.Op:
     """Encoded bytes + seed -> float32 [H, W, 3] face, augmented when ``training``."""
+    if config.image_size is None:
+        raise InvalidInputError("image_size: required (the model's input height, width)")
     if not training:
         return ops.compose(
             ops.decode(),

@@ -17,12 +17,16 @@ from typing import Any
 
 import numpy as np
 
+from facenet_tf.distances import l2_normalize, pairwise_distances
 from facenet_tf.errors import InvalidInputError
-from facenet_tf.eval.identification import distance_matrix
-from facenet_tf.eval.verification import l2_normalize
 
 METHODS = ("agglomerative", "kmeans", "dbscan", "hdbscan")
 NOISE = -1
+
+
+def _squared_l2(unit: np.ndarray) -> np.ndarray:
+    """Squared L2 distances float64 [N, N] between rows normalised by the caller."""
+    return pairwise_distances(unit, unit, "squared_l2", normalize=False)
 
 
 def cluster_embeddings(
@@ -78,7 +82,7 @@ def cluster_embeddings(
             metric="precomputed",
             linkage=linkage,
         )
-        return model.fit_predict(distance_matrix(x, x, "squared_l2")).astype(np.int64)
+        return model.fit_predict(_squared_l2(x)).astype(np.int64)
     if method == "kmeans":
         if not n_clusters:
             raise InvalidInputError("kmeans: n_clusters is required")
@@ -86,7 +90,7 @@ def cluster_embeddings(
         return model.fit_predict(x).astype(np.int64)
     if method == "dbscan":
         model = cluster.DBSCAN(eps=eps, min_samples=min_samples, metric="precomputed")
-        return model.fit_predict(distance_matrix(x, x, "squared_l2")).astype(np.int64)
+        return model.fit_predict(_squared_l2(x)).astype(np.int64)
     model = cluster.HDBSCAN(min_cluster_size=min_cluster_size, min_samples=min_samples, copy=True)
     return model.fit_predict(x).astype(np.int64)
 

@@ -1,39 +1,45 @@
 r"""LFW evaluation binary: 10-fold verification, VAL at FAR, ROC, identification, clustering.
 
-    python -m facenet_tf.eval.evaluate --model=nn4 \
+    python -m facenet_tf.eval.evaluate \
         --lfw_dir=../shared/data/lfw/lfw-deepfunneled --pairs=../shared/data/lfw/pairs.txt \
-        --output_dir=/tmp/eval_nn4
+        --workdir=/tmp/eval_nn4
 
-Writes ``report.json``, ``roc.png`` and ``clusters.png`` to ``--output_dir``; embeddings
-are cached by model weights and image content, so a re-run is fast.
+Writes ``report.json``, ``roc.png`` and ``clusters.png`` to ``--workdir``; embeddings
+are cached there by model weights and image content, so a re-run is fast. ``--lfw_dir``
+is the LFW image tree itself; the pair files are named separately.
 """
 
 from __future__ import annotations
 
 from absl import app, flags
 
+from facenet_tf.align.face_align import DEFAULT_POLICY, ONE_FACE_POLICIES
+from facenet_tf.distances import DISTANCES
 from facenet_tf.errors import InvalidInputError
 from facenet_tf.eval import evaluate_lib
+from facenet_tf.face_pipeline import DEFAULT_FLIP
 
-MODEL = flags.DEFINE_string("model", None, "Registered model name or .keras path.")
+MODEL = flags.DEFINE_string(
+    "model", None, "Registered model name or .keras path (default: the default model)."
+)
 LFW_DIR = flags.DEFINE_string("lfw_dir", None, "LFW image tree ({Name}/{Name}_{NNNN}.jpg).")
 PAIRS = flags.DEFINE_string("pairs", None, "LFW view-2 pairs.txt.")
-OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Where report.json and the PNGs go.")
-DISTANCE = flags.DEFINE_enum(
-    "distance", "squared_l2", ["squared_l2", "cosine", "euclidean"], "Pair distance."
+WORKDIR = flags.DEFINE_string(
+    "workdir", None, "Where report.json, the PNGs and the embedding cache go."
 )
+DISTANCE = flags.DEFINE_enum("distance", "squared_l2", DISTANCES, "Pair distance.")
 FAR = flags.DEFINE_float("far", 1e-3, "False-accept rate for VAL.")
-FLIP = flags.DEFINE_bool("flip", False, "Average each embedding with its mirror image's.")
+FACE = flags.DEFINE_enum(
+    "face", DEFAULT_POLICY, list(ONE_FACE_POLICIES), "Which face of a photo is embedded."
+)
+FLIP = flags.DEFINE_bool("flip", DEFAULT_FLIP, "Flip test-time augmentation (as embed).")
 ALIGNED = flags.DEFINE_bool("aligned", False, "Images are aligned crops: skip detection.")
 ON_NO_FACE = flags.DEFINE_enum(
-    "on_no_face", "center_crop", list(evaluate_lib.NO_FACE_POLICIES),
-    "When no face is detected: embed a centre crop, the whole image, or fail.",
+    "on_no_face", "whole_image", list(evaluate_lib.NO_FACE_POLICIES),
+    "When no face is detected: embed the whole image (counted in the report), or fail.",
 )  # fmt: skip
-CROP = flags.DEFINE_float("center_crop_fraction", 0.6, "Centre-crop side / shorter image side.")
 BATCH = flags.DEFINE_integer("batch_size", 64, "Images per embedding call.")
-CACHE_DIR = flags.DEFINE_string(
-    "cache_dir", "", "Embedding cache ('' = OUTPUT_DIR/embedding_cache)."
-)
+CACHE_DIR = flags.DEFINE_string("cache_dir", "", "Embedding cache ('' = WORKDIR/embedding_cache).")
 DEV_TRAIN = flags.DEFINE_string("dev_train_pairs", "", "View-1 pairsDevTrain.txt (optional).")
 DEV_TEST = flags.DEFINE_string("dev_test_pairs", "", "View-1 pairsDevTest.txt (optional).")
 IDENT = flags.DEFINE_bool("identification", False, "Identification over every LFW image.")
@@ -51,13 +57,13 @@ def config_from_flags() -> evaluate_lib.EvalConfig:
         model=MODEL.value or "",
         lfw_dir=LFW_DIR.value or "",
         pairs=PAIRS.value or "",
-        output_dir=OUTPUT_DIR.value or "",
+        workdir=WORKDIR.value or "",
         distance=DISTANCE.value,
         far_target=FAR.value,
+        face=FACE.value,
         flip=FLIP.value,
         aligned=ALIGNED.value,
         on_no_face=ON_NO_FACE.value,
-        center_crop_fraction=CROP.value,
         batch_size=BATCH.value,
         cache_dir=CACHE_DIR.value,
         dev_train_pairs=DEV_TRAIN.value,

@@ -1,14 +1,12 @@
 """Library behind ``python -m facenet_tf.eval.evaluate`` (no flags here).
 
-``run(config)`` embeds the LFW images named in a pairs file (through an embedding cache),
-runs the 10-fold verification protocol, optionally view 1 (DevTrain threshold applied to
-DevTest), identification on the whole LFW tree and clustering of identities with several
-images, and writes ``report.json``, ``roc.png`` and ``clusters.png``.
-
-The protocol code never sees the model: it receives ``embed_fn(items) -> float [n, D]``
-(items are file paths or image arrays). Rows of NaN from ``embed_fn`` mean "no face found";
-the configured policy then either embeds a centre crop / the whole image with
-``aligned_fn`` or fails, and the report counts and lists those images.
+``run(config)`` embeds the LFW images named in a pairs file through the face pipeline
+(``facenet_tf.FacePipeline``, the code of ``facenet_tf.embed``) and an embedding cache,
+runs the 10-fold verification protocol with the one ``PairEvaluator``, optionally view 1
+(DevTrain threshold applied to DevTest), identification on the whole LFW tree and
+clustering of identities with several images, and writes ``report.json``, ``roc.png``
+and ``clusters.png``. Photos with no detectable face follow the pipeline's ``on_no_face``
+policy; the report counts and lists them.
 """
 
 from __future__ import annotations
@@ -21,14 +19,19 @@ from typing import Any
 
 import numpy as np
 
+from facenet_tf.align.face_align import DEFAULT_POLICY, ONE_FACE_POLICIES
+from facenet_tf.distances import DISTANCES, PAPER_THRESHOLD
 from facenet_tf.errors import InvalidInputError, NoFaceError
 from facenet_tf.eval import clustering, identification, pairs, report, verification
 from facenet_tf.eval.cache import EmbeddingCache
+from facenet_tf.eval.evaluator import PairEvaluator
+from facenet_tf.face_pipeline import DEFAULT_FLIP
 
 EmbedFn = Callable[[Sequence[Any]], np.ndarray]
-NO_FACE_POLICIES = ("center_crop", "whole_image", "fail")
+ComputeFn = Callable[[Sequence[Any]], tuple[np.ndarray, np.ndarray]]
+# A vector is needed for every image that pairs name, so "nan" is not offered here.
+NO_FACE_POLICIES = ("whole_image", "raise")
 PROJECTIONS = ("pca", "tsne")
-PAPER_THRESHOLD = 1.242  # squared L2; clustering's default cut when no view-1 pairs are given
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,18 +39,19 @@ class EvalConfig:
     """Validated settings of one evaluation run.
 
     Attributes:
-        model: registered model name or ``.keras`` path.
+        model: registered model name or ``.keras`` path ("" = the default model).
         lfw_dir: LFW image tree (``{Name}/{Name}_{NNNN}.jpg``).
         pairs: view-2 ``pairs.txt``.
-        output_dir: where ``report.json``, ``roc.png`` and ``clusters.png`` go.
+        workdir: where ``report.json``, ``roc.png``, ``clusters.png`` and the embedding
+            cache go.
         distance: "squared_l2", "cosine" or "euclidean".
         far_target: FAR for VAL.
-        flip: average each image's embedding with its mirror image's.
+        face: which face of a photo the pipeline embeds (``facenet_tf.embed``'s ``face``).
+        flip: flip test-time augmentation in the pipeline (``facenet_tf.embed``'s ``flip``).
         aligned: the images are already aligned crops (skip detection).
-        on_no_face: "center_crop", "whole_image" or "fail".
-        center_crop_fraction: side of the centre crop as a fraction of the shorter side.
+        on_no_face: "whole_image" or "raise" (the pipeline's policies).
         batch_size: images per embedding call.
-        cache_dir: embedding cache folder ("" = ``output_dir/embedding_cache``).
+        cache_dir: embedding cache folder ("" = ``workdir/embedding_cache``).
         dev_train_pairs, dev_test_pairs: optional view-1 files.
         identification: also run identification over every image of ``lfw_dir``.
         clustering: also cluster the pair images of identities with enough images.
@@ -61,13 +65,13 @@ class EvalConfig:
     model: str
     lfw_dir: str
     pairs: str
-    output_dir: str
+    workdir: str
     distance: str = "squared_l2"
     far_target: float = 1e-3
-    flip: bool = False
+    face: str = DEFAULT_POLICY
+    flip: bool = DEFAULT_FLIP
     aligned: bool = False
-    on_no_face: str = "center_crop"
-    center_crop_fraction: float = 0.6
+    on_no_face: str = "whole_image"
     batch_size: int = 64
     cache_dir: str = ""
     dev_train_pairs: str = ""
@@ -82,27 +86,21 @@ class EvalConfig:
 
     def validate(self) -> EvalConfig:
         """Checks every field; returns self. Raises InvalidInputError naming the field."""
-        if not self.model:
-            raise InvalidInputError("model: required (a registered name or a .keras path)")
         if not Path(self.lfw_dir).is_dir():
             raise InvalidInputError(f"lfw_dir: {self.lfw_dir!r} is not a folder")
         if not Path(self.pairs).is_file():
             raise InvalidInputError(f"pairs: {self.pairs!r} is not a file")
-        if not self.output_dir:
-            raise InvalidInputError("output_dir: required")
-        if self.distance not in verification.DISTANCES:
-            raise InvalidInputError(
-                f"distance: one of {verification.DISTANCES}, got {self.distance!r}"
-            )
+        if not self.workdir:
+            raise InvalidInputError("workdir: required")
+        if self.distance not in DISTANCES:
+            raise InvalidInputError(f"distance: one of {DISTANCES}, got {self.distance!r}")
+        if self.face not in ONE_FACE_POLICIES:
+            raise InvalidInputError(f"face: one of {ONE_FACE_POLICIES}, got {self.face!r}")
         if not 0.0 < self.far_target < 1.0:
             raise InvalidInputError(f"far_target: must lie in (0, 1), got {self.far_target}")
         if self.on_no_face not in NO_FACE_POLICIES:
             raise InvalidInputError(
                 f"on_no_face: one of {NO_FACE_POLICIES}, got {self.on_no_face!r}"
-            )
-        if not 0.1 <= self.center_crop_fraction <= 1.0:
-            raise InvalidInputError(
-                f"center_crop_fraction: must lie in [0.1, 1], got {self.center_crop_fraction}"
             )
         if self.batch_size < 1:
             raise InvalidInputError(f"batch_size: must be >= 1, got {self.batch_size}")
@@ -119,105 +117,41 @@ class EvalConfig:
         return self
 
 
-def center_crop(image: np.ndarray, fraction: float) -> np.ndarray:
-    """The central square of side ``fraction`` x the shorter side: [H, W, 3] -> [s, s, 3]."""
-    h, w = image.shape[:2]
-    s = max(1, int(round(fraction * min(h, w))))
-    top, left = (h - s) // 2, (w - s) // 2
-    return np.ascontiguousarray(image[top : top + s, left : left + s])
+def pipeline_compute(config: EvalConfig) -> tuple[ComputeFn, str]:
+    """(compute_fn, cache key) embedding items through ``config``'s ``FacePipeline``."""
+    from facenet_tf.eval.cache import model_identity
+    from facenet_tf.face_pipeline import FacePipeline, describe
 
-
-def with_no_face_policy(
-    embed_fn: EmbedFn, aligned_fn: EmbedFn, policy: str, crop_fraction: float = 0.6
-) -> Callable[[Sequence[Any]], tuple[np.ndarray, np.ndarray]]:
-    """Wraps ``embed_fn`` (NaN rows = no face) into ``items -> (embeddings, no_face)``.
-
-    Args:
-        embed_fn: detects, aligns and embeds; a NaN row means no face was found.
-        aligned_fn: embeds arrays as given (resized to the model input, no detection).
-        policy: "center_crop" (embed the central square), "whole_image" or "fail"
-            (raise NoFaceError naming the images).
-        crop_fraction: centre-crop side relative to the shorter image side.
-
-    Returns:
-        A compute function for ``EmbeddingCache.embed``.
-    """
-    from facenet_tf.io.images import read_image, to_rgb_uint8
+    pipeline = FacePipeline(
+        config.model or None, face=config.face, flip=config.flip,
+        on_no_face=config.on_no_face, batch_size=config.batch_size,
+    )  # fmt: skip
 
     def compute(items: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
-        emb = np.array(embed_fn(list(items)), dtype=np.float32)
-        no_face = ~np.isfinite(emb).all(axis=1)
-        if no_face.any():
-            idx = np.flatnonzero(no_face)
-            names = [
-                str(items[i]) if not isinstance(items[i], np.ndarray) else f"array[{i}]"
-                for i in idx
-            ]
-            if policy == "fail":
-                raise NoFaceError(f"no face found in {len(idx)} image(s): {', '.join(names[:10])}")
-            images = [
-                read_image(items[i]) if not isinstance(items[i], np.ndarray)
-                else to_rgb_uint8(items[i], names[k])
-                for k, i in enumerate(idx)
-            ]  # fmt: skip
-            if policy == "center_crop":
-                images = [center_crop(im, crop_fraction) for im in images]
-            emb[idx] = np.asarray(aligned_fn(images), dtype=np.float32)
-            still = [names[k] for k, i in enumerate(idx) if not np.isfinite(emb[i]).all()]
-            if still:
-                raise NoFaceError(
-                    f"the {policy} fallback gave no embedding for {len(still)} image(s): "
-                    f"{', '.join(still[:10])}"
-                )
-        return emb, no_face
+        crops = pipeline.crops(list(items), aligned=config.aligned)
+        return pipeline.embed_crops(crops.pixels), crops.no_face
+
+    settings = describe(pipeline) | {"aligned": config.aligned}
+    return compute, f"{model_identity(pipeline.embedder.model)}|{sorted(settings.items())}"
+
+
+def injected_compute(embed_fn: EmbedFn) -> ComputeFn:
+    """A compute function over an injected ``embed_fn``; NaN rows raise ``NoFaceError``."""
+
+    def compute(items: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
+        emb = np.asarray(embed_fn(list(items)), dtype=np.float32)
+        bad = [str(items[i]) for i in np.flatnonzero(~np.isfinite(emb).all(axis=1))]
+        if bad:
+            raise NoFaceError(f"no embedding for {len(bad)} image(s): {', '.join(bad[:10])}")
+        return emb, np.zeros(len(emb), bool)
 
     return compute
 
 
-def model_embed_fns(config: EvalConfig) -> tuple[EmbedFn, EmbedFn, str]:
-    """(embed_fn, aligned_fn, model key) for ``config.model`` through ``facenet_tf.embed``."""
-    from facenet_tf.eval.cache import model_identity
-    from facenet_tf.inference import embed, get_embedder
-
-    embedder = get_embedder(config.model)
-
-    def embed_fn(items: Sequence[Any]) -> np.ndarray:
-        return embed(
-            list(items), model=embedder, batch_size=config.batch_size,
-            aligned=config.aligned, on_no_face="nan",
-        )  # fmt: skip
-
-    def aligned_fn(items: Sequence[Any]) -> np.ndarray:
-        return embed(list(items), model=embedder, batch_size=config.batch_size, aligned=True)
-
-    return embed_fn, aligned_fn, model_identity(embedder.model)
-
-
-def _pipeline_key(model_key: str, config: EvalConfig) -> str:
-    return (
-        f"{model_key}|aligned={config.aligned}|no_face={config.on_no_face}"
-        f"|crop={config.center_crop_fraction}|flip={config.flip}"
-    )
-
-
-def _pair_distances(
-    pair_list: pairs.PairList, index: dict[tuple[str, int], int], emb: np.ndarray, distance: str
-) -> np.ndarray:
-    left = [index[(p.name1, p.index1)] for p in pair_list.pairs]
-    right = [index[(p.name2, p.index2)] for p in pair_list.pairs]
-    return verification.pair_distances(emb[left], emb[right], distance)
-
-
-def _embed_keys(
-    keys: list[tuple[str, int]], config: EvalConfig, cache: EmbeddingCache, compute
+def _embed_paths(
+    paths: Sequence[Path], config: EvalConfig, cache: EmbeddingCache, compute: ComputeFn
 ) -> tuple[np.ndarray, np.ndarray]:
-    paths = [pairs.lfw_image_path(config.lfw_dir, n, i) for n, i in keys]
-    missing = [str(p) for p in paths if not p.is_file()]
-    if missing:
-        raise InvalidInputError(
-            f"lfw_dir: {len(missing)} image(s) named by the pairs are missing, e.g. {missing[:3]}"
-        )
-    return cache.embed(paths, compute, config.batch_size, progress=config.progress)
+    return cache.embed(list(paths), compute, config.batch_size, progress=config.progress)
 
 
 def _lfw_tree(lfw_dir: str) -> tuple[list[tuple[str, int]], list[str]]:
@@ -268,47 +202,37 @@ def _clustering(
 
 
 def run(
-    config: EvalConfig,
-    embed_fn: EmbedFn | None = None,
-    aligned_fn: EmbedFn | None = None,
-    model_key: str | None = None,
+    config: EvalConfig, embed_fn: EmbedFn | None = None, model_key: str | None = None
 ) -> dict[str, Any]:
     """Runs the evaluation and writes its report files.
 
     Args:
         config: validated settings.
-        embed_fn: items -> float [n, D] (NaN rows: no face). None builds it from
-            ``config.model`` with ``facenet_tf.embed``.
-        aligned_fn: items -> float [n, D] without detection (for the no-face fallback);
-            defaults to ``embed_fn``.
+        embed_fn: items -> float [n, D] replacing the face pipeline (tests, foreign
+            models); None embeds with ``config``'s ``FacePipeline``.
         model_key: cache identity of an injected ``embed_fn`` (default
             ``"injected:" + config.model``).
 
     Returns:
-        The report dict (also written to ``output_dir/report.json``).
+        The report dict (also written to ``workdir/report.json``).
     """
     config.validate()
     start = time.time()
     if embed_fn is None:
-        embed_fn, aligned_fn, model_key = model_embed_fns(config)
-    aligned_fn = aligned_fn or embed_fn
-    model_key = model_key or f"injected:{config.model}"
-    if config.flip:
-        embed_fn, aligned_fn = verification.with_flip(embed_fn), verification.with_flip(aligned_fn)
-    out_dir = Path(config.output_dir)
-    cache = EmbeddingCache(
-        config.cache_dir or out_dir / "embedding_cache", _pipeline_key(model_key, config)
-    )
-    compute = with_no_face_policy(
-        embed_fn, aligned_fn, config.on_no_face, config.center_crop_fraction
-    )
+        compute, model_key = pipeline_compute(config)
+    else:
+        compute, model_key = injected_compute(embed_fn), model_key or f"injected:{config.model}"
+    out_dir = Path(config.workdir)
+    cache = EmbeddingCache(config.cache_dir or out_dir / "embedding_cache", model_key)
 
-    view2 = pairs.read_lfw_pairs(config.pairs)
-    keys = view2.image_keys()
-    emb, no_face = _embed_keys(keys, config, cache, compute)
-    index = {k: i for i, k in enumerate(keys)}
-    d = _pair_distances(view2, index, emb, config.distance)
-    result = verification.kfold_verification(d, view2.issame, view2.folds, config.far_target)
+    def evaluator(path: str) -> PairEvaluator:
+        return PairEvaluator(
+            path, config.lfw_dir, distance=config.distance, far_target=config.far_target
+        )
+
+    view2 = evaluator(config.pairs)
+    emb, no_face = _embed_paths(view2.paths, config, cache, compute)
+    result = view2.kfold(emb)
     rep: dict[str, Any] = {
         "model": config.model,
         "model_key": model_key,
@@ -316,13 +240,15 @@ def run(
         "pairs": {
             "file": config.pairs,
             "num_pairs": len(view2),
-            "num_folds": view2.num_folds,
-            "num_images": len(keys),
+            "num_folds": view2.pairs.num_folds,
+            "num_images": len(view2.keys),
         },  # fmt: skip
         "no_face": {
             "policy": config.on_no_face,
             "count": int(no_face.sum()),
-            "images": [str(pairs.lfw_image_path("", *keys[i])) for i in np.flatnonzero(no_face)],
+            "images": [
+                str(pairs.lfw_image_path("", *view2.keys[i])) for i in np.flatnonzero(no_face)
+            ],
         },
         "verification": result.to_dict(),
     }
@@ -330,23 +256,21 @@ def run(
     if config.dev_train_pairs:
         dev = {}
         for name, path in (("train", config.dev_train_pairs), ("test", config.dev_test_pairs)):
-            plist = pairs.read_lfw_pairs(path)
-            k = plist.image_keys()
-            e, _ = _embed_keys(k, config, cache, compute)
-            dev[name] = (
-                _pair_distances(plist, {x: i for i, x in enumerate(k)}, e, config.distance),
-                plist.issame,
-            )
+            ev = evaluator(path)
+            e, _ = _embed_paths(ev.paths, config, cache, compute)
+            dev[name] = (ev.distances(e), ev.issame)
         rep["view1"] = verification.train_test_verification(*dev["train"], *dev["test"])
         if config.distance == "squared_l2":
             cluster_threshold = rep["view1"]["threshold"]
     if config.identification:
         all_keys, labels = _lfw_tree(config.lfw_dir)
-        all_emb, all_nf = _embed_keys(all_keys, config, cache, compute)
+        all_paths = [pairs.lfw_image_path(config.lfw_dir, n, i) for n, i in all_keys]
+        all_emb, all_nf = _embed_paths(all_paths, config, cache, compute)
         rep["identification"] = identification.evaluate_identification(
             all_emb, labels, distance=config.distance
         ).to_dict()
         rep["identification"]["no_face_count"] = int(all_nf.sum())
+    keys = view2.keys
     files = {
         "report": str(out_dir / "report.json"),
         "roc": str(report.plot_roc(out_dir / "roc.png", {config.model: result.roc})),

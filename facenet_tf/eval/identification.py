@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from facenet_tf.distances import pairwise_distances
 from facenet_tf.errors import InvalidInputError
-from facenet_tf.eval.verification import DISTANCES, l2_normalize
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,22 +64,6 @@ def split_gallery_probe(labels: Sequence[Hashable], seed: int | None = None) -> 
     )
 
 
-def distance_matrix(a: np.ndarray, b: np.ndarray, distance: str = "squared_l2") -> np.ndarray:
-    """All distances between rows of a [N, D] and b [M, D]; float64 [N, M]."""
-    if distance not in DISTANCES:
-        raise InvalidInputError(f"distance must be one of {DISTANCES}, got {distance!r}")
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
-        raise InvalidInputError(f"embeddings: expected [N, D] and [M, D], got {a.shape}, {b.shape}")
-    if distance != "euclidean":
-        a, b = l2_normalize(a), l2_normalize(b)
-        cos = a @ b.T
-        return 1.0 - cos if distance == "cosine" else np.maximum(2.0 - 2.0 * cos, 0.0)
-    sq = (a**2).sum(1)[:, None] + (b**2).sum(1)[None, :] - 2.0 * a @ b.T
-    return np.sqrt(np.maximum(sq, 0.0))
-
-
 def probe_ranks(
     gallery: np.ndarray,
     gallery_labels: Sequence[Hashable],
@@ -95,7 +79,7 @@ def probe_ranks(
         gallery_labels: G identities.
         probes: float [P, D] mated probes.
         probe_labels: P identities, each present in the gallery.
-        distance: as in ``verification.pair_distances``.
+        distance: a name of ``facenet_tf.distances`` (squared L2 by default).
 
     Returns:
         int64 [P].
@@ -107,7 +91,7 @@ def probe_ranks(
         raise InvalidInputError(
             f"probe_labels: {len(missing)} not in the gallery, e.g. {missing[:3]}"
         )
-    per_id = _per_identity(distance_matrix(probes, gallery, distance), gallery_labels, col)
+    per_id = _per_identity(pairwise_distances(probes, gallery, distance), gallery_labels, col)
     true = per_id[np.arange(len(probe_labels)), [col[lab] for lab in probe_labels]]
     return (per_id <= true[:, None]).sum(axis=1).astype(np.int64)  # counts the true id itself
 
@@ -150,7 +134,7 @@ def evaluate_identification(
     Args:
         embeddings: float [N, D].
         labels: N identities.
-        distance: as in ``verification.pair_distances``.
+        distance: a name of ``facenet_tf.distances`` (squared L2 by default).
         far_targets: open-set false-alarm rates (fraction of distractors accepted).
         max_rank: length of the reported CMC curve.
         seed: gallery choice (see ``split_gallery_probe``).
@@ -173,12 +157,12 @@ def evaluate_identification(
     cmc = tuple(float(np.mean(ranks <= r)) for r in range(1, max_rank + 1))
     col = {lab: k for k, lab in enumerate(g_lab)}
     probe_d = _per_identity(
-        distance_matrix(x[split.probes], x[split.gallery], distance), g_lab, col
+        pairwise_distances(x[split.probes], x[split.gallery], distance), g_lab, col
     )
     true_d = probe_d[np.arange(len(p_lab)), [col[lab] for lab in p_lab]]
     dir_at = {}
     if split.distractors.size:
-        best = np.sort(distance_matrix(x[split.distractors], x[split.gallery], distance).min(1))
+        best = np.sort(pairwise_distances(x[split.distractors], x[split.gallery], distance).min(1))
         for far in far_targets:
             k = int(math.floor(far * best.size + 1e-9))
             t = float(best[-1]) if k >= best.size else float(np.nextafter(best[k], -np.inf))

@@ -14,15 +14,10 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from facenet_tf.distances import canonical_distance, pair_distances, pairwise_distances
 from facenet_tf.errors import InvalidInputError
 from facenet_tf.eval.pairs import VideoPair
-from facenet_tf.eval.verification import (
-    DISTANCES,
-    VerificationResult,
-    kfold_verification,
-    l2_normalize,
-    pair_distances,
-)
+from facenet_tf.eval.verification import VerificationResult, kfold_verification
 
 SET_METHODS = ("mean_embedding", "mean_pairwise")
 
@@ -41,16 +36,6 @@ def pool_set(embeddings: np.ndarray, first_n: int | None = None) -> np.ndarray:
     return _as_set(embeddings, "set", first_n).mean(axis=0)
 
 
-def _cross_distances(a: np.ndarray, b: np.ndarray, distance: str) -> np.ndarray:
-    """All cross-pair distances, float64 [len(a), len(b)]."""
-    if distance == "euclidean":
-        sq = (a**2).sum(1)[:, None] + (b**2).sum(1)[None, :] - 2.0 * a @ b.T
-        return np.sqrt(np.maximum(sq, 0.0))
-    a, b = l2_normalize(a), l2_normalize(b)
-    cos = a @ b.T
-    return 1.0 - cos if distance == "cosine" else np.maximum(2.0 - 2.0 * cos, 0.0)
-
-
 def set_distances(
     sets_a: Sequence[np.ndarray],
     sets_b: Sequence[np.ndarray],
@@ -64,7 +49,8 @@ def set_distances(
         sets_a: P arrays, each float [n_i, D].
         sets_b: P arrays, each float [m_i, D].
         method: "mean_embedding" or "mean_pairwise" (see the module docstring).
-        distance: "squared_l2", "cosine" or "euclidean" (as in ``pair_distances``).
+        distance: a name of ``facenet_tf.distances`` ("squared_l2", "cosine",
+            "euclidean", or an alias).
         first_n: use only the first N embeddings of each set (None: all).
 
     Returns:
@@ -72,8 +58,7 @@ def set_distances(
     """
     if method not in SET_METHODS:
         raise InvalidInputError(f"method must be one of {SET_METHODS}, got {method!r}")
-    if distance not in DISTANCES:
-        raise InvalidInputError(f"distance must be one of {DISTANCES}, got {distance!r}")
+    distance = canonical_distance(distance)
     if len(sets_a) != len(sets_b):
         raise InvalidInputError(f"sets: {len(sets_a)} first sets but {len(sets_b)} second sets")
     if first_n is not None and first_n < 1:
@@ -84,7 +69,9 @@ def set_distances(
         return pair_distances(
             np.stack([s.mean(0) for s in a]), np.stack([s.mean(0) for s in b]), distance
         )
-    return np.asarray([_cross_distances(x, y, distance).mean() for x, y in zip(a, b, strict=True)])
+    return np.asarray(
+        [pairwise_distances(x, y, distance).mean() for x, y in zip(a, b, strict=True)]
+    )
 
 
 def evaluate_video_pairs(

@@ -1,4 +1,5 @@
-"""Pair verification: distances, the k-fold LFW protocol, VAL at FAR, ROC, AUC and EER.
+"""Pair verification: the k-fold LFW protocol, VAL at FAR, ROC, AUC and EER, on pair
+distances from ``facenet_tf.distances.pair_distances``.
 
 Protocol (LFW view 2, as in the paper): for each fold the decision threshold is chosen on
 the other folds (the threshold with the best accuracy there) and accuracy is measured on
@@ -14,50 +15,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from facenet_tf.errors import InvalidInputError
-
-DISTANCES = ("squared_l2", "cosine", "euclidean")
-EmbedFn = Callable[[Sequence[Any]], np.ndarray]
-
-
-def l2_normalize(x: np.ndarray, eps: float = 1e-12) -> np.ndarray:
-    """Rows scaled to unit length (zero rows stay zero). float64 [N, D] -> float64 [N, D]."""
-    x = np.asarray(x, dtype=np.float64)
-    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), eps)
-
-
-def pair_distances(a: np.ndarray, b: np.ndarray, distance: str = "squared_l2") -> np.ndarray:
-    """Distance between corresponding rows of ``a`` and ``b``.
-
-    Args:
-        a: float [P, D] embeddings of the first images.
-        b: float [P, D] embeddings of the second images.
-        distance: "squared_l2" (rows L2-normalised first; 0 same, 4 opposite), "cosine"
-            (1 - cosine similarity, in [0, 2]) or "euclidean" (plain L2 on the raw rows, as
-            dlib compares its descriptors).
-
-    Returns:
-        float64 [P].
-    """
-    if distance not in DISTANCES:
-        raise InvalidInputError(f"distance must be one of {DISTANCES}, got {distance!r}")
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    if a.shape != b.shape or a.ndim != 2:
-        raise InvalidInputError(f"embeddings: expected two [P, D] arrays, got {a.shape}, {b.shape}")
-    if not (np.isfinite(a).all() and np.isfinite(b).all()):
-        raise InvalidInputError("embeddings: contain NaN or infinite values")
-    if distance == "euclidean":
-        return np.linalg.norm(a - b, axis=1)
-    a, b = l2_normalize(a), l2_normalize(b)
-    if distance == "cosine":
-        return 1.0 - np.sum(a * b, axis=1)
-    return np.sum((a - b) ** 2, axis=1)
 
 
 def _check(distances: Any, issame: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -285,25 +247,3 @@ def train_test_verification(
         "train_accuracy": train_acc,
         "test_accuracy": accuracy_at(test_distances, test_issame, thr),
     }
-
-
-def with_flip(embed_fn: EmbedFn) -> EmbedFn:
-    """Test-time augmentation: the mean of the embeddings of each image and its mirror.
-
-    Paths are read first (``facenet_tf.io.images.read_image``); the wrapped ``embed_fn``
-    then receives uint8 RGB arrays [H, W, 3]. The result is not re-normalised (the unit
-    distances normalise it; "euclidean" compares the mean as it is).
-    """
-    from facenet_tf.io.images import read_image, to_rgb_uint8
-
-    def flipped_embed_fn(items: Sequence[Any]) -> np.ndarray:
-        images = [
-            read_image(x) if isinstance(x, str | bytes) or hasattr(x, "__fspath__")
-            else to_rgb_uint8(x, f"images[{i}]")
-            for i, x in enumerate(items)
-        ]  # fmt: skip
-        plain = np.asarray(embed_fn(images), dtype=np.float32)
-        mirror = np.asarray(embed_fn([np.ascontiguousarray(im[:, ::-1]) for im in images]))
-        return (plain + mirror.astype(np.float32)) / 2.0
-
-    return flipped_embed_fn

@@ -1,9 +1,7 @@
 """Metric-learning losses: FaceNet's triplet loss and its batch-hard / batch-all variants."""
 
 from facenet_tf.losses.distances import (
-    DISTANCES,
     angular_distances,
-    canonical_distance,
     l2_distances,
     pairwise_distances,
     squared_l2_distances,
@@ -26,13 +24,11 @@ from facenet_tf.losses.triplet_keras import (
 
 __all__ = [
     "DEFAULT_MARGIN",
-    "DISTANCES",
     "TripletBatchAllLoss",
     "TripletBatchHardLoss",
     "TripletSemiHardLoss",
     "all_gather_batch",
     "angular_distances",
-    "canonical_distance",
     "l2_distances",
     "pairwise_distances",
     "replica_triplet_loss",

@@ -33,7 +33,7 @@ def prepare_batch(labels, embeddings, distance: str) -> Batch:
     Args:
         labels: int32/int64 (or float/string) [B] or [B, 1] identity labels.
         embeddings: float [B, D].
-        distance: a name accepted by `facenet_tf.losses.canonical_distance`.
+        distance: a name accepted by `facenet_tf.distances.canonical_distance`.
 
     Returns:
         A `Batch`.

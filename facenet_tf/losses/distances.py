@@ -1,59 +1,64 @@
-"""Pairwise distance matrices for metric-learning losses.
+"""Pairwise distance matrices for metric-learning losses (TensorFlow).
 
-The three distances follow the conventions of the TF Addons metric-learning losses
-(``pairwise_distance`` and ``angular_distance``) so that our triplet losses reproduce
-their values:
+Names, aliases and constants come from `facenet_tf.distances` (the one table); this module
+holds the TensorFlow implementations the losses differentiate through. They follow the
+conventions of the TF Addons metric-learning losses (``pairwise_distance`` and
+``angular_distance``, on the rows as given) so that our triplet losses reproduce their
+values:
 
-* ``squared_l2``: ``|x_i|^2 + |x_j|^2 - 2 <x_i, x_j>``, clamped at 0, diagonal exactly 0.
-* ``l2``: the square root of the above. Zero entries stay exactly 0 and get a zero
-  gradient (the square root of 0 has an infinite derivative; we never evaluate it).
-* ``angular``: ``1 - cos(x_i, x_j)`` on L2-normalised rows, clamped at 0. The diagonal
-  is set to exactly 0 (TF Addons leaves it at rounding level, about 1e-7).
+* ``squared_l2``: ``|x_i|^2 + |x_j|^2 - 2 <x_i, x_j>``, clamped at 0.
+* ``euclidean`` (``l2``): the square root of the above. Zero entries stay exactly 0 and
+  get a zero gradient (the square root of 0 has an infinite derivative; we never
+  evaluate it).
+* ``cosine`` (``angular``): ``1 - cos(x_i, x_j)`` on L2-normalised rows, clamped at 0.
+  The diagonal is exactly 0, zero rows included (as in TF Addons).
+
+Distances that are zero in exact arithmetic come out exactly zero: the Gram expansion
+leaves bitwise-equal rows at rounding level (about 1e-7 in float32, different for each
+matmul kernel, e.g. with oneDNN on or off), which the square root of ``euclidean`` would
+amplify to about 3e-4, so pairs of equal rows are set to 0 (for ``cosine``: equal rows
+that normalise to unit length).
 """
 
 from __future__ import annotations
 
 import tensorflow as tf
 
-from facenet_tf.errors import InvalidInputError
+from facenet_tf.distances import L2_NORMALIZE_EPSILON, canonical_distance
 
-DISTANCES: tuple[str, ...] = ("squared_l2", "l2", "angular")
-
-# TF Addons spellings (``distance_metric=``) beside ours. Old TF Addons releases used
-# "L_2" for the *squared* distance; it is deliberately not accepted to avoid that trap.
-_ALIASES: dict[str, str] = {
-    "squared_l2": "squared_l2",
-    "squared-l2": "squared_l2",
-    "sq_l2": "squared_l2",
-    "l2": "l2",
-    "euclidean": "l2",
-    "angular": "angular",
-    "cosine": "angular",
-}
-
-# tf.math.l2_normalize's floor on the squared norm; kept so zero rows give the same
-# (all-ones) angular distances as TF Addons.
-_L2_NORMALIZE_EPSILON = 1e-12
+# Fixed seed of the row-fingerprint weights (any value works; fixed for reproducibility).
+_FINGERPRINT_SEED = (20150312, 1242)
 
 
-def canonical_distance(distance: str) -> str:
-    """Maps a distance name or TF Addons alias to one of `DISTANCES`.
+def _equal_rows(embeddings: tf.Tensor) -> tf.Tensor:
+    """[B, B] bool: True for every pair of bitwise-equal rows, the diagonal included.
 
-    Args:
-        distance: ``"squared_l2"``, ``"l2"``, ``"angular"`` or a TF Addons spelling
-            (``"squared-L2"``, ``"L2"``, ``"angular"``); case-insensitive.
-
-    Returns:
-        The canonical name.
-
-    Raises:
-        InvalidInputError: the name is unknown.
+    Each row gets two integer fingerprints: sums of its 16-bit half-words times fixed
+    pseudo-random 15-bit weights, in int64. Integer sums are exact, so equal rows get
+    equal fingerprints whatever the reduction order (unlike any float reduction), and
+    memory stays O(B^2 + B D). Two different rows share both fingerprints only if two
+    independent random weighted sums of their differences vanish (odds of about 2^-60
+    for non-adversarial data).
     """
-    if not isinstance(distance, str) or distance.lower() not in _ALIASES:
-        raise InvalidInputError(
-            f"distance must be one of {DISTANCES} (or 'squared-L2', 'L2'); got {distance!r}"
-        )
-    return _ALIASES[distance.lower()]
+    x = embeddings if embeddings.dtype == tf.float64 else tf.cast(embeddings, tf.float32)
+    words = tf.reshape(tf.bitcast(x, tf.int32), [tf.shape(x)[0], -1])
+    halves = tf.concat(
+        [
+            tf.bitwise.bitwise_and(words, 0xFFFF),
+            tf.bitwise.bitwise_and(tf.bitwise.right_shift(words, 16), 0xFFFF),
+        ],
+        axis=1,
+    )
+    weights = tf.random.stateless_uniform(
+        [tf.shape(halves)[1], 2],
+        seed=_FINGERPRINT_SEED,
+        minval=1,
+        maxval=1 << 15,
+        dtype=tf.int64,
+    )
+    # Products < 2^31, so int64 sums are exact for any D below 2^31.
+    prints = tf.reduce_sum(tf.cast(halves, tf.int64)[:, :, None] * weights[None], axis=1)
+    return tf.reduce_all(tf.equal(prints[:, None, :], prints[None, :, :]), axis=-1)
 
 
 def _zero_diagonal(matrix: tf.Tensor) -> tf.Tensor:
@@ -67,13 +72,15 @@ def squared_l2_distances(embeddings: tf.Tensor) -> tf.Tensor:
         embeddings: float [B, D].
 
     Returns:
-        [B, B] of the dtype of `embeddings`, >= 0, zero diagonal.
+        [B, B] of the dtype of `embeddings`, >= 0; exactly 0 for equal rows (and so on
+        the diagonal).
     """
     squared_norms = tf.reduce_sum(tf.square(embeddings), axis=1)
     gram = tf.matmul(embeddings, embeddings, transpose_b=True)
-    # Expanding |a - b|^2 keeps memory at O(B^2); it can go slightly negative by rounding.
+    # Expanding |a - b|^2 keeps memory at O(B^2); it can go slightly negative by rounding,
+    # and leaves equal rows at rounding level rather than at 0.
     distances = squared_norms[:, None] + squared_norms[None, :] - 2.0 * gram
-    return _zero_diagonal(tf.maximum(distances, 0.0))
+    return tf.where(_equal_rows(embeddings), tf.zeros_like(distances), tf.maximum(distances, 0.0))
 
 
 def l2_distances(embeddings: tf.Tensor) -> tf.Tensor:
@@ -83,7 +90,7 @@ def l2_distances(embeddings: tf.Tensor) -> tf.Tensor:
         embeddings: float [B, D].
 
     Returns:
-        [B, B] of the dtype of `embeddings`, >= 0, zero diagonal.
+        [B, B] of the dtype of `embeddings`, >= 0; exactly 0 for equal rows.
     """
     squared = squared_l2_distances(embeddings)
     is_zero = squared <= 0.0
@@ -100,18 +107,22 @@ def angular_distances(embeddings: tf.Tensor) -> tf.Tensor:
         embeddings: float [B, D]; need not be normalised (rows are normalised here).
 
     Returns:
-        [B, B] of the dtype of `embeddings`, in [0, 2], zero diagonal.
+        [B, B] of the dtype of `embeddings`, in [0, 2]; exactly 0 on the diagonal and for
+        equal rows of squared norm >= ``L2_NORMALIZE_EPSILON``.
     """
     squared_norms = tf.reduce_sum(tf.square(embeddings), axis=1, keepdims=True)
-    unit = embeddings * tf.math.rsqrt(tf.maximum(squared_norms, _L2_NORMALIZE_EPSILON))
-    distances = 1.0 - tf.matmul(unit, unit, transpose_b=True)
-    return _zero_diagonal(tf.maximum(distances, 0.0))
+    # The floor keeps zero rows at zero, so they give all-ones distances as in TF Addons.
+    unit = embeddings * tf.math.rsqrt(tf.maximum(squared_norms, L2_NORMALIZE_EPSILON))
+    distances = tf.maximum(1.0 - tf.matmul(unit, unit, transpose_b=True), 0.0)
+    full = squared_norms[:, 0] >= L2_NORMALIZE_EPSILON  # normalise to unit length
+    zero = _equal_rows(embeddings) & full[:, None] & full[None, :]
+    return _zero_diagonal(tf.where(zero, tf.zeros_like(distances), distances))
 
 
 _FUNCTIONS = {
     "squared_l2": squared_l2_distances,
-    "l2": l2_distances,
-    "angular": angular_distances,
+    "euclidean": l2_distances,
+    "cosine": angular_distances,
 }
 
 
@@ -120,7 +131,7 @@ def pairwise_distances(embeddings: tf.Tensor, distance: str = "squared_l2") -> t
 
     Args:
         embeddings: float [B, D].
-        distance: a name accepted by `canonical_distance`.
+        distance: a name accepted by `facenet_tf.distances.canonical_distance`.
 
     Returns:
         [B, B] of the dtype of `embeddings`.

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from facenet_tf.distances import canonical_distance
 from facenet_tf.losses import _mining
-from facenet_tf.losses.distances import canonical_distance
 
 DEFAULT_MARGIN = 0.2  # FaceNet's alpha, on squared L2 distances between unit vectors.
 
@@ -56,8 +56,8 @@ def triplet_semihard_loss(
         labels: int [B] (or [B, 1]) identity labels.
         embeddings: float [B, D] embeddings (unit vectors in FaceNet).
         margin: alpha, in units of `distance`.
-        distance: "squared_l2" (paper), "l2" or "angular" (1 - cosine); TF Addons
-            spellings "squared-L2" and "L2" are accepted too.
+        distance: "squared_l2" (paper), "euclidean" ("l2") or "cosine" ("angular"); TF
+            Addons spellings "squared-L2", "L2" and "angular" are accepted too.
 
     Returns:
         float32 scalar (float64 for float64 embeddings); 0 when the batch has no
@@ -144,7 +144,8 @@ def triplet_batch_hard_loss(
         embeddings: float [B, D].
         margin: margin of the hinge.
         soft: use the soft-margin (softplus) variant.
-        distance: "squared_l2", "l2" or "angular" (TF Addons spellings accepted).
+        distance: "squared_l2", "euclidean" ("l2") or "cosine" ("angular"); TF Addons
+            spellings accepted (``facenet_tf.distances.canonical_distance``).
 
     Returns:
         float32 scalar (float64 for float64 embeddings); 0 if no anchor has a positive.
@@ -262,7 +263,8 @@ def triplet_batch_all_loss(
         labels: int [B] identity labels.
         embeddings: float [B, D].
         margin: margin of the hinge.
-        distance: "squared_l2", "l2" or "angular" (TF Addons spellings accepted).
+        distance: "squared_l2", "euclidean" ("l2") or "cosine" ("angular"); TF Addons
+            spellings accepted (``facenet_tf.distances.canonical_distance``).
         return_fraction: also return the fraction of valid triplets that are active.
 
     Returns:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from facenet_tf.distances import canonical_distance
 from facenet_tf.errors import InvalidInputError
-from facenet_tf.losses.distances import canonical_distance
 from facenet_tf.losses.triplet import (
     DEFAULT_MARGIN,
     triplet_batch_all_loss,
@@ -56,7 +56,8 @@ class TripletSemiHardLoss(_TripletLoss):
 
     Args:
         margin: alpha (0.2 in the paper, on squared L2 distances of unit vectors).
-        distance: "squared_l2", "l2" or "angular" (TF Addons spellings accepted).
+        distance: "squared_l2", "euclidean" ("l2") or "cosine" ("angular"); TF Addons
+            spellings accepted (``facenet_tf.distances.canonical_distance``).
         name: loss name.
         reduction: ignored (the loss is already a scalar); kept for Keras configs.
     """
@@ -81,7 +82,8 @@ class TripletBatchHardLoss(_TripletLoss):
     Args:
         margin: margin of the hinge (unused when `soft`).
         soft: soft-margin variant log1p(exp(d_ap - d_an)).
-        distance: "squared_l2", "l2" or "angular" (TF Addons spellings accepted).
+        distance: "squared_l2", "euclidean" ("l2") or "cosine" ("angular"); TF Addons
+            spellings accepted (``facenet_tf.distances.canonical_distance``).
         name: loss name.
         reduction: ignored (the loss is already a scalar); kept for Keras configs.
     """
@@ -112,7 +114,8 @@ class TripletBatchAllLoss(_TripletLoss):
 
     Args:
         margin: margin of the hinge.
-        distance: "squared_l2", "l2" or "angular" (TF Addons spellings accepted).
+        distance: "squared_l2", "euclidean" ("l2") or "cosine" ("angular"); TF Addons
+            spellings accepted (``facenet_tf.distances.canonical_distance``).
         name: loss name.
         reduction: ignored (the loss is already a scalar); kept for Keras configs.
     """

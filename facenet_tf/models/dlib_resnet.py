@@ -171,11 +171,17 @@ def load_dlib_weights(model: keras.Model, home: str | os.PathLike | None = None)
     return model
 
 
-@register_model("dlib_resnet_v1", input_size=(150, 150), align_template="dlib_150")
+@register_model(
+    "dlib_resnet_v1",
+    input_size=(150, 150),
+    align_template="dlib_150",
+    pretrained_weights=True,
+    license="CC0-1.0 (dlib_face_recognition_resnet_model_v1, public domain by its author)",
+)
 def dlib_resnet_v1(
     embedding_dim: int = 128,
     *,
-    pretrained: bool = True,
+    pretrained: bool = False,
     weights_home: str | os.PathLike | None = None,
 ) -> keras.Model:
     """dlib's ResNet face descriptor (CC0, 29 convs, 128-D; LFW 99.38% published by dlib).

@@ -33,7 +33,7 @@ from facenet_tf.layers import (
     inception_module,
 )
 from facenet_tf.models.heads import embedding_head
-from facenet_tf.models.registry import register_model
+from facenet_tf.models.registry import register_model, require_untrained
 
 I = InceptionSpec  # noqa: E741  short alias keeps the tables below one row per module
 
@@ -151,7 +151,11 @@ _NNS2 = _NetSpec("nns2", (140, 116), 16, 16, 24, _NNS2_MODULES, fc_units=(896,),
     summary="FaceNet NN2 (Table 2): Inception, 224x224",
 )
 def nn2(
-    embedding_dim: int = 128, *, dropout: float = 0.0, local_response_norm: bool = True
+    embedding_dim: int = 128,
+    *,
+    pretrained: bool = False,
+    dropout: float = 0.0,
+    local_response_norm: bool = True,
 ) -> keras.Model:
     """FaceNet NN2 (Table 2): Inception, 224x224.
 
@@ -159,10 +163,13 @@ def nn2(
     [N, 224, 224, 3] RGB in [0, 255]; output float32 [N, D] unit vectors.
 
     Args:
+        pretrained: must be False: this architecture ships untrained (the
+            registry refuses True before calling the builder).
         embedding_dim: D, size of the output embedding (paper: 128).
         dropout: dropout rate before the embedding projection during training.
         local_response_norm: keep the LRN layers of the stem ("norm" rows).
     """
+    require_untrained("nn2", pretrained)
     return _build(_NN2, embedding_dim, dropout, local_response_norm)
 
 
@@ -173,7 +180,11 @@ def nn2(
     summary="FaceNet NN3: NN2 at 160x160",
 )
 def nn3(
-    embedding_dim: int = 128, *, dropout: float = 0.0, local_response_norm: bool = True
+    embedding_dim: int = 128,
+    *,
+    pretrained: bool = False,
+    dropout: float = 0.0,
+    local_response_norm: bool = True,
 ) -> keras.Model:
     """FaceNet NN3: NN2 at 160x160.
 
@@ -183,10 +194,13 @@ def nn3(
     [N, D] unit vectors.
 
     Args:
+        pretrained: must be False: this architecture ships untrained (the
+            registry refuses True before calling the builder).
         embedding_dim: D, size of the output embedding (paper: 128).
         dropout: dropout rate before the embedding projection during training.
         local_response_norm: keep the LRN layers of the stem ("norm" rows).
     """
+    require_untrained("nn3", pretrained)
     return _build(_NN3, embedding_dim, dropout, local_response_norm)
 
 
@@ -198,7 +212,11 @@ def nn3(
     summary="FaceNet NN4: NN2-style Inception, no 5x5 in 5a/5b, 96x96",
 )
 def nn4(
-    embedding_dim: int = 128, *, dropout: float = 0.0, local_response_norm: bool = True
+    embedding_dim: int = 128,
+    *,
+    pretrained: bool = False,
+    dropout: float = 0.0,
+    local_response_norm: bool = True,
 ) -> keras.Model:
     """FaceNet NN4: NN2-style Inception, no 5x5 in 5a/5b, 96x96.
 
@@ -208,10 +226,13 @@ def nn4(
     [N, 96, 96, 3] RGB in [0, 255]; output float32 [N, D] unit vectors.
 
     Args:
+        pretrained: must be False: this architecture ships untrained (the
+            registry refuses True before calling the builder).
         embedding_dim: D, size of the output embedding (paper: 128).
         dropout: dropout rate before the embedding projection during training.
         local_response_norm: keep the LRN layers of the stem ("norm" rows).
     """
+    require_untrained("nn4", pretrained)
     return _build(_NN4, embedding_dim, dropout, local_response_norm)
 
 
@@ -224,7 +245,11 @@ def nn4(
     summary='FaceNet NNS1 ("mini" Inception), 165x165',
 )
 def nns1(
-    embedding_dim: int = 128, *, dropout: float = 0.0, local_response_norm: bool = True
+    embedding_dim: int = 128,
+    *,
+    pretrained: bool = False,
+    dropout: float = 0.0,
+    local_response_norm: bool = True,
 ) -> keras.Model:
     """FaceNet NNS1 ("mini" Inception), 165x165.
 
@@ -236,10 +261,13 @@ def nns1(
     [N, 165, 165, 3] RGB in [0, 255]; output float32 [N, D] unit vectors.
 
     Args:
+        pretrained: must be False: this architecture ships untrained (the
+            registry refuses True before calling the builder).
         embedding_dim: D, size of the output embedding (paper: 128).
         dropout: dropout rate before the embedding projection during training.
         local_response_norm: keep the LRN layers of the stem ("norm" rows).
     """
+    require_untrained("nns1", pretrained)
     return _build(_NNS1, embedding_dim, dropout, local_response_norm)
 
 
@@ -252,7 +280,11 @@ def nns1(
     summary='FaceNet NNS2 ("tiny" Inception), 140x116 (H x W)',
 )
 def nns2(
-    embedding_dim: int = 128, *, dropout: float = 0.0, local_response_norm: bool = True
+    embedding_dim: int = 128,
+    *,
+    pretrained: bool = False,
+    dropout: float = 0.0,
+    local_response_norm: bool = True,
 ) -> keras.Model:
     """FaceNet NNS2 ("tiny" Inception), 140x116 (H x W).
 
@@ -264,8 +296,11 @@ def nns2(
     [N, 140, 116, 3] RGB in [0, 255]; output float32 [N, D] unit vectors.
 
     Args:
+        pretrained: must be False: this architecture ships untrained (the
+            registry refuses True before calling the builder).
         embedding_dim: D, size of the output embedding (paper: 128).
         dropout: dropout rate before the embedding projection during training.
         local_response_norm: keep the LRN layers of the stem ("norm" rows).
     """
+    require_untrained("nns2", pretrained)
     return _build(_NNS2, embedding_dim, dropout, local_response_norm)

@@ -21,7 +21,7 @@ import keras
 
 from facenet_tf.layers import PixelNormalization, conv_bn_act
 from facenet_tf.models.heads import embedding_head
-from facenet_tf.models.registry import register_model
+from facenet_tf.models.registry import register_model, require_untrained
 
 INPUT_SIZE = (160, 160)
 _BN = {"bn_scale": False, "bn_epsilon": 1e-3, "bn_momentum": 0.995}
@@ -101,7 +101,9 @@ def _reduction_b(x):
     align_template="facenet_160",
     summary="Inception-ResNet-v1 (davidsandberg/facenet backbone), 160x160",
 )
-def inception_resnet_v1(embedding_dim: int = 128, *, dropout: float = 0.2) -> keras.Model:
+def inception_resnet_v1(
+    embedding_dim: int = 128, *, pretrained: bool = False, dropout: float = 0.2
+) -> keras.Model:
     """Inception-ResNet-v1 (davidsandberg/facenet backbone), 160x160.
 
     Feature maps at 160x160 input: stem 79 -> 77 -> 38 -> 36 -> 17x17x256, block35 at
@@ -121,6 +123,8 @@ def inception_resnet_v1(embedding_dim: int = 128, *, dropout: float = 0.2) -> ke
         ``.keras`` files load).
 
     Args:
+        pretrained: must be False: this architecture ships untrained (the
+            registry refuses True before calling the builder).
         embedding_dim: D, the bottleneck width (davidsandberg: 128 or 512).
         dropout: dropout rate before the bottleneck during training.
 
@@ -128,6 +132,7 @@ def inception_resnet_v1(embedding_dim: int = 128, *, dropout: float = 0.2) -> ke
         Keras model named ``inception_resnet_v1``: float32 [N, 160, 160, 3] pixels in
         [0, 255] -> float32 [N, D] unit vectors.
     """
+    require_untrained("inception_resnet_v1", pretrained)
     inputs = keras.Input((*INPUT_SIZE, 3), name="image")
     x = PixelNormalization(127.5, 1.0 / 128.0, name="pixel_normalization")(inputs)
     x = _conv(x, 32, 3, "conv2d_1a_3x3", strides=2, padding="valid")

@@ -12,7 +12,7 @@ import keras
 
 from facenet_tf.layers import PixelNormalization
 from facenet_tf.models.heads import embedding_head
-from facenet_tf.models.registry import register_model
+from facenet_tf.models.registry import register_model, require_untrained
 
 INPUT_SIZE = (112, 112)
 
@@ -75,7 +75,9 @@ def _bottleneck(x, expansion: int, filters: int, strides: int, name: str):
     paper_flops=221e6,
     summary="MobileFaceNet (Chen et al. 2018), ~1M params, 112x112",
 )
-def mobilefacenet(embedding_dim: int = 128, *, dropout: float = 0.0) -> keras.Model:
+def mobilefacenet(
+    embedding_dim: int = 128, *, pretrained: bool = False, dropout: float = 0.0
+) -> keras.Model:
     """MobileFaceNet (Chen et al. 2018), ~1M params, 112x112.
 
     Layers (Table 1 of the MobileFaceNet paper): conv1 3x3/2 (64) -> depthwise 3x3 (64)
@@ -95,6 +97,8 @@ def mobilefacenet(embedding_dim: int = 128, *, dropout: float = 0.0) -> keras.Mo
       * Bottleneck names: ``bottleneck{stage}_{repeat}_{expand,depthwise,project}``.
 
     Args:
+        pretrained: must be False: this architecture ships untrained (the
+            registry refuses True before calling the builder).
         embedding_dim: D, size of the output embedding (paper: 128).
         dropout: dropout rate before the embedding projection during training.
 
@@ -102,6 +106,7 @@ def mobilefacenet(embedding_dim: int = 128, *, dropout: float = 0.0) -> keras.Mo
         Keras model named ``mobilefacenet``: float32 [N, 112, 112, 3] pixels in
         [0, 255] -> float32 [N, D] unit vectors.
     """
+    require_untrained("mobilefacenet", pretrained)
     inputs = keras.Input((*INPUT_SIZE, 3), name="image")
     x = PixelNormalization(127.5, 1.0 / 128.0, name="pixel_normalization")(inputs)
     x = _conv(x, 64, 3, "conv1", strides=2)

@@ -6,7 +6,7 @@ import keras
 
 from facenet_tf.layers import LocalResponseNormalization, Maxout, PixelNormalization, conv_bn_act
 from facenet_tf.models.heads import embedding_head
-from facenet_tf.models.registry import register_model
+from facenet_tf.models.registry import register_model, require_untrained
 
 INPUT_SIZE = (220, 220)
 
@@ -47,6 +47,7 @@ def _pool(x, name: str):
 def nn1(
     embedding_dim: int = 128,
     *,
+    pretrained: bool = False,
     dropout: float = 0.0,
     local_response_norm: bool = True,
 ) -> keras.Model:
@@ -73,6 +74,8 @@ def nn1(
         this is the fixed standardisation of the widely used TensorFlow FaceNet ports).
 
     Args:
+        pretrained: must be False: this architecture ships untrained (the
+            registry refuses True before calling the builder).
         embedding_dim: D, size of the output embedding (paper: 128).
         dropout: dropout rate on fc1's and fc2's outputs during training (paper: none given).
         local_response_norm: keep the rnorm1/rnorm2 layers.
@@ -81,6 +84,7 @@ def nn1(
         Keras model named ``nn1``: float32 [N, 220, 220, 3] pixels in [0, 255] ->
         float32 [N, D] unit vectors.
     """
+    require_untrained("nn1", pretrained)
     inputs = keras.Input((*INPUT_SIZE, 3), name="image")
     x = PixelNormalization(127.5, 1.0 / 128.0, name="pixel_normalization")(inputs)
     x = _conv(x, "conv1")

@@ -18,6 +18,7 @@ import keras
 from facenet_tf.errors import ModelNotFoundError
 
 Builder = Callable[..., keras.Model]
+UNTRAINED_LICENSE = "Apache-2.0 (architecture only; ships without trained weights)"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,6 +31,9 @@ class ModelInfo:
         input_size: (height, width) in pixels of the aligned face the model expects.
         align_template: name of the alignment template that produces its input crops
             (see ``facenet_tf.align``), e.g. ``"facenet_160"``, ``"dlib_150"``, ``"mobile_112"``.
+        pretrained_weights: whether trained weights ship for it (``create_model(name,
+            pretrained=True)`` loads them); False for architectures that ship untrained.
+        license: terms of its weights (or of the architecture alone when untrained).
         paper_params: parameter count the paper gives, or None.
         paper_flops: multiply-adds per image the paper gives ("FLOPS" in its tables), or None.
         summary: one line for ``facenet-tf models``.
@@ -39,6 +43,8 @@ class ModelInfo:
     builder: Builder
     input_size: tuple[int, int]
     align_template: str
+    pretrained_weights: bool = False
+    license: str = UNTRAINED_LICENSE
     paper_params: float | None = None
     paper_flops: float | None = None
     summary: str = ""
@@ -54,11 +60,17 @@ def register_model(
     *,
     input_size: tuple[int, int],
     align_template: str = "facenet_160",
+    pretrained_weights: bool = False,
+    license: str = UNTRAINED_LICENSE,
     paper_params: float | None = None,
     paper_flops: float | None = None,
     summary: str = "",
 ) -> Callable[[Builder], Builder]:
-    """Decorator registering ``builder`` under ``name``; a duplicate name raises ValueError."""
+    """Decorator registering ``builder`` under ``name``; a duplicate name raises ValueError.
+
+    Every builder has the signature ``builder(embedding_dim=128, *, pretrained=False,
+    **overrides)``; ``pretrained=True`` is only passed when ``pretrained_weights`` is set.
+    """
 
     def decorator(builder: Builder) -> Builder:
         if name in _REGISTRY:
@@ -68,6 +80,8 @@ def register_model(
             builder=builder,
             input_size=tuple(input_size),
             align_template=align_template,
+            pretrained_weights=pretrained_weights,
+            license=license,
             paper_params=paper_params,
             paper_flops=paper_flops,
             summary=summary or (builder.__doc__ or "").strip().splitlines()[0],
@@ -99,12 +113,17 @@ def get_model_info(name: str) -> ModelInfo:
         ) from None
 
 
-def create_model(name: str, embedding_dim: int = 128, **overrides) -> keras.Model:
+def create_model(
+    name: str, embedding_dim: int = 128, *, pretrained: bool = False, **overrides
+) -> keras.Model:
     """Builds the registered model ``name``.
 
     Args:
         name: a name from ``list_models()``.
         embedding_dim: D, the size of the L2-normalised output.
+        pretrained: load the model's trained weights (only for models registered with
+            ``pretrained_weights=True``; ``facenet_tf.load_model(name)`` does this for
+            every model that has them). False builds the architecture with random weights.
         **overrides: builder-specific keyword arguments (see each builder's docstring).
 
     Returns:
@@ -114,7 +133,18 @@ def create_model(name: str, embedding_dim: int = 128, **overrides) -> keras.Mode
     info = get_model_info(name)
     if not isinstance(embedding_dim, int) or embedding_dim < 1:
         raise ValueError(f"embedding_dim must be a positive int, got {embedding_dim!r}")
-    return info.builder(embedding_dim=embedding_dim, **overrides)
+    if not info.pretrained_weights:
+        require_untrained(name, pretrained)
+    return info.builder(embedding_dim=embedding_dim, pretrained=pretrained, **overrides)
+
+
+def require_untrained(name: str, pretrained: bool) -> None:
+    """Raises ModelNotFoundError when ``pretrained`` is asked of an untrained architecture."""
+    if pretrained:
+        raise ModelNotFoundError(
+            f"model {name!r} ships without trained weights; pass pretrained=False to build "
+            "the architecture (e.g. to train it)"
+        )
 
 
 def default_model_name() -> str:

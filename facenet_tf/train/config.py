@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import glob
+import json
 import os
 
 import tensorflow as tf
 
+from facenet_tf.data.pipeline import AugmentConfig
+from facenet_tf.distances import DISTANCE_NAMES
 from facenet_tf.errors import InvalidInputError
+from facenet_tf.train import config_flags
 from facenet_tf.train import strategy as strategy_lib
 
 LOSSES = ("semihard", "batch_hard", "batch_all")
@@ -16,43 +20,51 @@ OPTIMIZERS = ("adagrad", "sgd", "adam")
 LR_SCHEDULES = ("constant", "piecewise", "cosine", "exponential")
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 DATA_FORMATS = ("auto", "folder", "tfrecord")
-DISTANCES = ("squared_l2", "l2", "angular")
 
 
-@dataclasses.dataclass(frozen=True)
+def _choice(default: str, choices: tuple[str, ...]):
+    """A string field restricted to ``choices`` (its flag is an enum)."""
+    return dataclasses.field(default=default, metadata={"choices": choices})
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class TrainConfig:
     """Everything a training run needs; ``__post_init__`` rejects bad values up front.
 
+    Each field is a flag of ``python -m facenet_tf.train.train`` with the help below;
+    the fields of ``augment`` are ``--augment.<field>``.
+
     Attributes:
-        model: registry name (``facenet_tf.list_models()``) or a ``.keras`` file to
-            start from.
-        data_dir: aligned folder trees ``{identity}/{image}`` (merged by identity), or
-            folders / glob patterns of TFRecord shards (``make_tfrecords``).
-        workdir: checkpoints, summaries, metrics and the final models go here.
+        model: registry name (facenet_tf.list_models()) or a .keras file to start from.
+        data_dir: aligned folder trees {identity}/{image} (merged by identity), or
+            folders / glob patterns of TFRecord shards (make_tfrecords).
+        workdir: checkpoints, summaries, metrics, config.json and the final models.
         embedding_dim: D of registry models.
         data_format: "auto" (TFRecord when shards are found), "folder" or "tfrecord".
         identities_per_batch: P, over the global batch (the paper: ~45).
         images_per_identity: K (the paper: ~40).
         min_images_per_identity: identities with fewer images are never sampled.
         shuffle_buffer: identities in the TFRecord shuffle buffer.
-        train_box: normalised (y1, x1, y2, x2) face region of the training images.
-        crop_scale, flip, brightness_delta, contrast_range, jpeg_quality_range, jpeg_prob:
-            augmentation (see ``facenet_tf.data.AugmentConfig``).
+        augment: preparation and augmentation of the training images
+            (facenet_tf.data.AugmentConfig; its image_size is the model's input).
         loss: "semihard" (paper), "batch_hard" or "batch_all".
-        margin: alpha (0.2 in the paper on squared L2).
-        distance: "squared_l2", "l2" or "angular".
-        distill_targets: a teacher-embedding file (``python -m
-            facenet_tf.train.distill_targets``) for the folder trees in ``data_dir``; ""
+        margin: triplet margin alpha (0.2 in the paper on squared L2).
+        distance: "squared_l2", "euclidean" ("l2") or "cosine" ("angular"); any name of
+            facenet_tf.distances.DISTANCE_NAMES.
+        distill_targets: a teacher-embedding file (python -m
+            facenet_tf.train.distill_targets) for the folder trees in data_dir; ""
             trains with the triplet loss alone.
-        distill_weight: weight of the distillation term ``mean ||f(x) - t(x)||^2``.
-        distill_center: centre the targets on their mean and re-normalise
-            (``facenet_tf.train.distill.load_targets``).
+        distill_weight: weight of the distillation term mean ||f(x) - t(x)||^2.
+        distill_center: centre the targets on their mean and re-normalise them.
         optimizer: "adagrad" (paper), "sgd" (momentum 0.9) or "adam".
         learning_rate: base rate (paper: 0.05 with AdaGrad).
-        lr_schedule: "constant", "piecewise" (``lr_boundaries`` steps, ``lr_values``
-            rates, one more value than boundaries), "cosine" (to
-            ``learning_rate * lr_alpha`` at ``train_steps``) or "exponential"
-            (x ``lr_decay_rate`` every ``lr_decay_steps``).
+        lr_schedule: "constant", "piecewise", "cosine" (to learning_rate * lr_alpha at
+            train_steps) or "exponential".
+        lr_boundaries: piecewise: the steps where the rate changes.
+        lr_values: piecewise: the rates, one more than lr_boundaries.
+        lr_alpha: cosine: the final rate as a fraction of learning_rate.
+        lr_decay_steps: exponential: steps between decays.
+        lr_decay_rate: exponential: factor applied every lr_decay_steps.
         warmup_steps: linear warm-up from 0 before the schedule.
         weight_decay: decoupled weight decay of the optimizer (0: none).
         train_steps: total optimizer steps.
@@ -63,47 +75,43 @@ class TrainConfig:
         xla: compile the forward and backward pass with XLA.
         deterministic: enable TensorFlow op determinism (bit-identical reruns).
         strategy: "default", "mirrored", "multi_worker" or "tpu".
-        tpu: TPU name or address for ``strategy="tpu"``.
-        devices: devices for ``mirrored`` (empty: all GPUs, else the CPU).
+        tpu: TPU name, grpc:// address or "local", for strategy "tpu".
+        devices: devices for strategy "mirrored" (empty: all GPUs, else the CPU).
         communication: multi-worker collectives: "auto", "ring" or "nccl".
-        steps_per_loop: optimizer steps per ``tf.function`` call; logging, checkpoints
-            and validation happen between calls.
-        log_every, checkpoint_every, val_every: intervals in steps (multiples of
-            ``steps_per_loop``; ``val_every=0`` validates only before and after).
+        steps_per_loop: optimizer steps per tf.function call; logging, checkpoints and
+            validation happen between calls.
+        log_every: steps between logged metrics (a multiple of steps_per_loop).
+        checkpoint_every: steps between checkpoints (a multiple of steps_per_loop).
         keep_checkpoints: how many recent checkpoints to keep.
-        val_pairs: LFW view-1 ``pairsDevTest.txt`` ("" disables validation).
-        val_images_dir: the LFW image tree the pairs refer to.
-        val_box: normalised face region of the validation images.
+        val_every: steps between validations (a multiple of steps_per_loop; 0:
+            before and after training only).
+        val_pairs: LFW view-1 pairsDevTest.txt ("" disables validation).
+        val_images_dir: the raw LFW image tree the pairs refer to (photos go through
+            the face pipeline of the model being trained).
         val_batch_size: images per forward pass during validation.
         progress: show a progress bar with ETA.
-        export_saved_model: also export a SavedModel beside the ``.keras`` file.
+        export_saved_model: also export a SavedModel beside the .keras file.
     """
 
-    model: str
+    model: str = "nn4"
     data_dir: tuple[str, ...]
     workdir: str
     embedding_dim: int = 128
-    data_format: str = "auto"
+    data_format: str = _choice("auto", DATA_FORMATS)
     identities_per_batch: int = 45
     images_per_identity: int = 40
     min_images_per_identity: int = 2
     shuffle_buffer: int = 1024
-    train_box: tuple[float, float, float, float] = (0.0, 0.0, 1.0, 1.0)
-    crop_scale: tuple[float, float] = (0.85, 1.0)
-    flip: bool = True
-    brightness_delta: float = 32.0
-    contrast_range: tuple[float, float] = (0.7, 1.3)
-    jpeg_quality_range: tuple[int, int] = (30, 95)
-    jpeg_prob: float = 0.5
-    loss: str = "semihard"
+    augment: AugmentConfig = dataclasses.field(default_factory=AugmentConfig)
+    loss: str = _choice("semihard", LOSSES)
     margin: float = 0.2
-    distance: str = "squared_l2"
+    distance: str = _choice("squared_l2", DISTANCE_NAMES)
     distill_targets: str = ""
     distill_weight: float = 1.0
     distill_center: bool = True
-    optimizer: str = "adagrad"
+    optimizer: str = _choice("adagrad", OPTIMIZERS)
     learning_rate: float = 0.05
-    lr_schedule: str = "constant"
+    lr_schedule: str = _choice("constant", LR_SCHEDULES)
     lr_boundaries: tuple[int, ...] = ()
     lr_values: tuple[float, ...] = ()
     lr_alpha: float = 0.0
@@ -114,13 +122,13 @@ class TrainConfig:
     train_steps: int = 10000
     max_train_minutes: float = 0.0
     seed: int = 0
-    precision: str = "float32"
+    precision: str = _choice("float32", PRECISIONS)
     xla: bool = False
     deterministic: bool = False
-    strategy: str = "default"
+    strategy: str = _choice("default", strategy_lib.STRATEGIES)
     tpu: str = ""
     devices: tuple[str, ...] = ()
-    communication: str = "auto"
+    communication: str = _choice("auto", strategy_lib.COMMUNICATIONS)
     steps_per_loop: int = 1
     log_every: int = 10
     checkpoint_every: int = 500
@@ -128,12 +136,13 @@ class TrainConfig:
     val_every: int = 500
     val_pairs: str = ""
     val_images_dir: str = ""
-    val_box: tuple[float, float, float, float] = (0.0, 0.0, 1.0, 1.0)
     val_batch_size: int = 64
     progress: bool = True
     export_saved_model: bool = True
 
     def __post_init__(self):
+        # Plain values (JSON lists, a mapping for ``augment``) become the declared types.
+        config_flags.convert_fields(self)
         validate(self)
 
     @property
@@ -145,6 +154,10 @@ class TrainConfig:
         if self.data_format != "auto":
             return self.data_format
         return "tfrecord" if tfrecord_files(self.data_dir) else "folder"
+
+
+# Fields without a flag: the model's input decides the training image size.
+NOT_FLAGS = ("augment.image_size",)
 
 
 def tfrecord_files(data_dir: tuple[str, ...]) -> list[str]:
@@ -165,36 +178,46 @@ def _fail(field: str, message: str):
 
 
 def _check_box(field: str, box) -> None:
-    if len(box) != 4:
-        _fail(field, f"expected 4 numbers (y1, x1, y2, x2), got {tuple(box)}")
     y1, x1, y2, x2 = box
     if not (0.0 <= y1 < y2 <= 1.0 and 0.0 <= x1 < x2 <= 1.0):
         _fail(field, f"needs 0 <= y1 < y2 <= 1 and 0 <= x1 < x2 <= 1, got {tuple(box)}")
 
 
-def _check_choice(field: str, value, choices) -> None:
-    if value not in choices:
-        _fail(field, f"must be one of {choices}, got {value!r}")
-
-
-def _check_positive(config: TrainConfig, *fields: str, allow_zero: bool = False) -> None:
+def _check_positive(obj, *fields: str, prefix: str = "", allow_zero: bool = False) -> None:
     for field in fields:
-        value = getattr(config, field)
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            _fail(field, f"must be a number, got {value!r}")
+        value = getattr(obj, field)
         if value < 0 or (value == 0 and not allow_zero):
-            _fail(field, f"must be {'>= 0' if allow_zero else '> 0'}, got {value}")
+            _fail(prefix + field, f"must be {'>= 0' if allow_zero else '> 0'}, got {value}")
+
+
+def _check_augment(a: AugmentConfig) -> None:
+    if a.image_size is not None:
+        _fail("augment.image_size", "the model's input size is used; leave it unset")
+    _check_positive(a, "brightness_delta", "jpeg_prob", prefix="augment.", allow_zero=True)
+    if a.jpeg_prob > 1:
+        _fail("augment.jpeg_prob", f"must be in [0, 1], got {a.jpeg_prob}")
+    lo, hi = a.crop_scale
+    if not 0.0 < lo <= hi <= 1.0:
+        _fail("augment.crop_scale", f"needs 0 < min <= max <= 1, got {a.crop_scale}")
+    lo, hi = a.contrast_range
+    if not 0.0 <= lo <= hi:
+        _fail("augment.contrast_range", f"needs 0 <= lower <= upper, got {a.contrast_range}")
+    lo, hi = a.jpeg_quality_range
+    if not 0 <= lo <= hi <= 100:
+        _fail(
+            "augment.jpeg_quality_range",
+            f"needs 0 <= min <= max <= 100, got {a.jpeg_quality_range}",
+        )
+    _check_box("augment.box", a.box)
 
 
 def validate(c: TrainConfig) -> None:
     """Raises InvalidInputError naming the first bad field of ``c``."""
     # Choices and numbers first: they need no file system.
-    _check_choice("loss", c.loss, LOSSES)
-    _check_choice("optimizer", c.optimizer, OPTIMIZERS)
-    _check_choice("lr_schedule", c.lr_schedule, LR_SCHEDULES)
-    _check_choice("precision", c.precision, PRECISIONS)
-    _check_choice("data_format", c.data_format, DATA_FORMATS)
-    _check_choice("distance", c.distance, DISTANCES)
+    for field in dataclasses.fields(c):
+        choices = field.metadata.get("choices")
+        if choices and getattr(c, field.name) not in choices:
+            _fail(field.name, f"must be one of {choices}, got {getattr(c, field.name)!r}")
     strategy_lib.check_strategy_args(c.strategy, c.tpu, c.communication)
     if c.devices and c.strategy != "mirrored":
         _fail("devices", f"only used with strategy='mirrored', got {c.strategy!r}")
@@ -216,8 +239,8 @@ def validate(c: TrainConfig) -> None:
         "lr_decay_rate",
     )
     _check_positive(
-        c, "margin", "warmup_steps", "weight_decay", "brightness_delta", "val_every",
-        "jpeg_prob", "lr_alpha", "seed", "max_train_minutes", "distill_weight", allow_zero=True,
+        c, "margin", "warmup_steps", "weight_decay", "val_every", "lr_alpha", "seed",
+        "max_train_minutes", "distill_weight", allow_zero=True,
     )  # fmt: skip
     if c.identities_per_batch < 2:
         _fail(
@@ -228,21 +251,9 @@ def validate(c: TrainConfig) -> None:
         _fail(
             "images_per_identity", f"needs >= 2 images for positives, got {c.images_per_identity}"
         )
-    if c.jpeg_prob > 1:
-        _fail("jpeg_prob", f"must be in [0, 1], got {c.jpeg_prob}")
     if c.lr_alpha > 1:
         _fail("lr_alpha", f"must be in [0, 1], got {c.lr_alpha}")
-    lo, hi = c.crop_scale if len(c.crop_scale) == 2 else (0, 0)
-    if not 0.0 < lo <= hi <= 1.0:
-        _fail("crop_scale", f"needs 0 < min <= max <= 1, got {tuple(c.crop_scale)}")
-    lo, hi = c.contrast_range if len(c.contrast_range) == 2 else (-1, -1)
-    if not 0.0 <= lo <= hi:
-        _fail("contrast_range", f"needs 0 <= lower <= upper, got {tuple(c.contrast_range)}")
-    lo, hi = c.jpeg_quality_range if len(c.jpeg_quality_range) == 2 else (-1, -1)
-    if not 0 <= lo <= hi <= 100:
-        _fail("jpeg_quality_range", f"needs 0 <= min <= max <= 100, got {c.jpeg_quality_range}")
-    _check_box("train_box", c.train_box)
-    _check_box("val_box", c.val_box)
+    _check_augment(c.augment)
     if c.lr_schedule == "piecewise":
         if len(c.lr_values) != len(c.lr_boundaries) + 1:
             _fail("lr_values", "piecewise needs exactly one more value than lr_boundaries")
@@ -302,3 +313,138 @@ def validate(c: TrainConfig) -> None:
             )
         if not c.val_images_dir or not tf.io.gfile.isdir(c.val_images_dir):
             _fail("val_images_dir", f"{c.val_images_dir!r}: no such folder (needed by val_pairs)")
+
+
+# The resolved config of a run, written to its workdir when the run starts.
+CONFIG_FILE = "config.json"
+
+# Fields a run may change when it resumes in a workdir. None of them changes what a
+# training step computes from (weights, step): batch s depends only on (seed, s), and
+# every strategy trains on the same global batch (tested equal to one device).
+RESUMABLE_FIELDS = frozenset(
+    {
+        # Budgets: how long the run goes on.
+        "train_steps",  # but see _FIXED_BY_SCHEDULE
+        "max_train_minutes",
+        # Intervals: when it logs, saves, keeps checkpoints and validates.
+        "log_every",
+        "checkpoint_every",
+        "keep_checkpoints",
+        "val_every",
+        # Reporting: display, validation batching, the final exports.
+        "progress",
+        "val_batch_size",
+        "export_saved_model",
+        # Placement: the same computation on other hardware (a recreated TPU, fewer GPUs).
+        "strategy",
+        "tpu",
+        "devices",
+        "communication",
+        # The same folder reached under another path (moved, mounted elsewhere).
+        "workdir",
+    }
+)
+# A cosine schedule decays over train_steps: a new budget would change the rates of the
+# steps still to run, so with it train_steps is fixed too.
+_FIXED_BY_SCHEDULE = {"cosine": ("train_steps",)}
+
+
+class ConfigMismatchError(InvalidInputError):
+    """The workdir holds a run made with another config.
+
+    Attributes:
+        path: the saved config file.
+        differences: field path (``augment.flip``) -> (saved value, new value).
+    """
+
+    def __init__(self, message: str, path: str = "", differences: dict | None = None):
+        super().__init__(message)
+        self.path = path
+        self.differences = differences or {}
+
+
+def to_json(config: TrainConfig) -> str:
+    """``dataclasses.asdict(config)`` as JSON (tuples become lists)."""
+    return json.dumps(dataclasses.asdict(config), indent=2) + "\n"
+
+
+def read_json(path: str) -> dict:
+    """The values of a config JSON file (``config.json`` of a run, or written by hand).
+
+    Raises:
+        InvalidInputError: the file is missing or is not a JSON object.
+    """
+    try:
+        with tf.io.gfile.GFile(path) as f:
+            values = json.load(f)
+    except (tf.errors.NotFoundError, OSError) as err:
+        raise InvalidInputError(f"config: {path}: cannot read ({err})") from None
+    except json.JSONDecodeError as err:
+        raise InvalidInputError(f"config: {path}: not valid JSON ({err})") from None
+    if not isinstance(values, dict):
+        raise InvalidInputError(f"config: {path}: expected a JSON object")
+    return values
+
+
+def load(path: str) -> TrainConfig:
+    """The (validated) config of a config JSON file."""
+    return config_flags.from_dict(TrainConfig, read_json(path))
+
+
+def write(config: TrainConfig) -> str:
+    """Writes ``config`` to ``{workdir}/config.json`` atomically; returns the path."""
+    path = os.path.join(config.workdir, CONFIG_FILE)
+    tf.io.gfile.makedirs(config.workdir)
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with tf.io.gfile.GFile(tmp, "w") as f:
+        f.write(to_json(config))
+    tf.io.gfile.rename(tmp, path, overwrite=True)
+    return path
+
+
+def _flatten(values: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[prefix + key] = value
+    return flat
+
+
+_ABSENT = "<absent>"
+
+
+def differences(saved: dict, config: TrainConfig) -> dict[str, tuple]:
+    """Field path -> (saved, new) for every field whose value differs (JSON values)."""
+    old = _flatten(saved)
+    new = _flatten(json.loads(to_json(config)))
+    return {
+        key: (old.get(key, _ABSENT), new.get(key, _ABSENT))
+        for key in sorted(old.keys() | new.keys())
+        if old.get(key, _ABSENT) != new.get(key, _ABSENT)
+    }
+
+
+def check_resume(config: TrainConfig) -> None:
+    """Refuses to resume in a workdir whose saved config differs beyond RESUMABLE_FIELDS.
+
+    Does nothing when the workdir holds no saved config.
+
+    Raises:
+        ConfigMismatchError: naming every differing field with its saved and new value.
+    """
+    path = os.path.join(config.workdir, CONFIG_FILE)
+    if not tf.io.gfile.exists(path):
+        return
+    allowed = RESUMABLE_FIELDS - set(_FIXED_BY_SCHEDULE.get(config.lr_schedule, ()))
+    diffs = {k: v for k, v in differences(read_json(path), config).items() if k not in allowed}
+    if diffs:
+        listed = "; ".join(f"{k}: {old!r} (saved) -> {new!r}" for k, (old, new) in diffs.items())
+        raise ConfigMismatchError(
+            f"workdir: {config.workdir} holds a run with another config ({path}): {listed}. "
+            f"Resume with the saved values (--config={path}) or use another workdir; only "
+            f"{', '.join(sorted(allowed))} may change on resume",
+            path,
+            diffs,
+        )

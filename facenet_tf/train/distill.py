@@ -10,10 +10,10 @@ and re-normalised by default (see ``load_targets``).
 
 The training crops were aligned for the student (e.g. ``facenet_160``); the teacher
 expects its own template (``dlib_150``). Both crops come from a similarity fit of the
-same five landmarks, so the teacher's crop is the student's crop warped by the
-similarity that maps one template onto the other (``template_transform``); no second
+same five landmarks, so the face pipeline warps the student's crop onto the teacher's
+template (``FacePipeline.embed(..., aligned=True, source_template=...)``); no second
 detection pass is needed. A target is the unit mean of the embeddings of the crop and
-its mirror image.
+its mirror image (the pipeline's flip test-time augmentation).
 
 Targets are stored as ``.npz``: ``paths`` (the images' real paths), ``embeddings``
 float32 [N, D], ``failed`` (paths that could not be read, with ``reasons``) and a JSON
@@ -23,7 +23,6 @@ triplet loss alone.
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 from collections.abc import Callable, Sequence
@@ -31,10 +30,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from facenet_tf.align import templates
-from facenet_tf.align.transform import umeyama, warp
+from facenet_tf.distances import l2_normalize
 from facenet_tf.errors import FaceNetError, InvalidInputError
-from facenet_tf.eval.verification import l2_normalize
 from facenet_tf.io.images import read_image
 
 if TYPE_CHECKING:
@@ -45,58 +42,34 @@ if TYPE_CHECKING:
 TARGETS_VERSION = 1
 
 
-def template_transform(source: str, source_size: int, target: str, target_size: int):
-    """The similarity taking a ``source``-template crop to a ``target``-template crop.
-
-    Args:
-        source: template name the stored crops were aligned with.
-        source_size: side of the stored crops in pixels.
-        target: template name the teacher expects.
-        target_size: side of the teacher's input.
-
-    Returns:
-        float64 [2, 3], source-crop pixels -> target-crop pixels.
-    """
-    src = templates.get_template(source).scaled(source_size)
-    dst = templates.get_template(target).scaled(target_size)
-    return umeyama(src, dst)
-
-
 def teacher_embed(
     crops: Sequence[np.ndarray],
     embedder: Embedder,
     source_template: str = "facenet_160",
     flip: bool = True,
     batch_size: int = 64,
+    teacher_template: str | None = None,
 ) -> np.ndarray:
-    """Teacher embeddings of square aligned crops held in memory.
+    """Teacher embeddings of square aligned crops held in memory, through the face pipeline.
 
     Args:
         crops: uint8 [S, S, 3] RGB crops aligned with ``source_template`` (any sides).
         embedder: the teacher (``facenet_tf.inference.get_embedder``).
-        source_template: template of the crops.
-        flip: average each embedding with that of the mirrored crop.
+        source_template: template of the crops; the pipeline warps them onto the
+            teacher's (``FacePipeline.embed(..., aligned=True, source_template=...)``).
+        flip: the pipeline's flip test-time augmentation.
         batch_size: images per teacher forward pass.
+        teacher_template: the teacher's template when it is not registered.
 
     Returns:
         float32 [N, D] unit vectors.
     """
-    size = embedder.input_size[0]
-    chips = []
-    for crop in crops:
-        side = crop.shape[0]
-        matrix = _transform(source_template, side, embedder.align_template, size)
-        chips.append(warp(crop, matrix, size))
-    if not chips:
+    from facenet_tf.face_pipeline import FacePipeline
+
+    if not len(crops):
         return np.zeros((0, embedder.embedding_dim), np.float32)
-    pixels = np.stack(chips).astype(np.float32)
-    emb = embedder.embed_pixels(pixels, batch_size)
-    if flip:
-        emb = emb + embedder.embed_pixels(pixels[:, :, ::-1].copy(), batch_size)
-    return l2_normalize(emb).astype(np.float32)
-
-
-_transform = functools.cache(template_transform)
+    pipeline = FacePipeline(embedder, flip=flip, batch_size=batch_size, template=teacher_template)
+    return pipeline.embed(list(crops), aligned=True, source_template=source_template)
 
 
 def compute_targets(
@@ -106,6 +79,7 @@ def compute_targets(
     batch_size: int = 64,
     flip: bool = True,
     progress: Callable[[int], None] | None = None,
+    teacher_template: str | None = None,
 ) -> tuple[np.ndarray, dict[str, str], dict]:
     """Teacher embeddings of aligned crops.
 
@@ -116,6 +90,7 @@ def compute_targets(
         batch_size: images per teacher forward pass.
         flip: average each embedding with that of the mirrored crop.
         progress: called with the number of images done after every batch.
+        teacher_template: the teacher's template when it is not registered.
 
     Returns:
         (embeddings float32 [N, D] with NaN rows for unreadable images,
@@ -143,13 +118,15 @@ def compute_targets(
             rows.append(i)
             crops.append(image)
         if crops:
-            out[rows] = teacher_embed(crops, embedder, source_template, flip, batch_size)
+            out[rows] = teacher_embed(
+                crops, embedder, source_template, flip, batch_size, teacher_template
+            )
         if progress is not None:
             progress(min(start + batch_size, len(paths)))
     meta = {
         "version": TARGETS_VERSION,
         "teacher": embedder.name,
-        "teacher_template": embedder.align_template,
+        "teacher_template": teacher_template or embedder.spec.template,
         "source_template": source_template,
         "flip": flip,
         "embedding_dim": embedder.embedding_dim,

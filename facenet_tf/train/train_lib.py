@@ -7,9 +7,10 @@ summing all-reduce makes the update equal to single-device training on the globa
 
 A run is resumable: batch s depends only on (seed, s), a checkpoint holds the model,
 the optimizer and the step, and a re-run with the same config continues from the newest
-intact checkpoint. Observability: TensorBoard summaries and ``metrics.jsonl`` in the
-workdir, LFW DevTest validation, a progress bar with ETA. The result is saved as
-``model.keras`` and a SavedModel (``saved_model/``).
+intact checkpoint. The config is written to ``{workdir}/config.json``; a resumed run must
+agree with it (``config.check_resume``). Observability: TensorBoard summaries and
+``metrics.jsonl`` in the workdir, LFW DevTest validation, a progress bar with ETA. The
+result is saved as ``model.keras`` and a SavedModel (``saved_model/``).
 """
 
 from __future__ import annotations
@@ -30,9 +31,10 @@ from facenet_tf.data import folder, pipeline
 from facenet_tf.data.sampler import build_identity_table
 from facenet_tf.errors import InvalidInputError
 from facenet_tf.train import checkpointing, schedules, summaries
+from facenet_tf.train import config as config_lib
 from facenet_tf.train import strategy as strategy_lib
 from facenet_tf.train.config import TrainConfig, tfrecord_files
-from facenet_tf.train.validation import PairValidator
+from facenet_tf.train.validation import make_validator
 
 _LOSSES = {
     "semihard": (losses.triplet_semihard_loss, losses.triplet_semihard_stats),
@@ -89,19 +91,6 @@ def _with_feature_output(model: keras.Model) -> keras.Model:
     return keras.Model(model.inputs, [model.output, features], name=f"{model.name}_train")
 
 
-def _augment_config(config: TrainConfig, image_size: tuple[int, int]) -> pipeline.AugmentConfig:
-    return pipeline.AugmentConfig(
-        image_size=image_size,
-        box=tuple(config.train_box),
-        crop_scale=tuple(config.crop_scale),
-        flip=config.flip,
-        brightness_delta=config.brightness_delta,
-        contrast_range=tuple(config.contrast_range),
-        jpeg_quality_range=tuple(config.jpeg_quality_range),
-        jpeg_prob=config.jpeg_prob,
-    )
-
-
 def make_dataset_fn(
     config: TrainConfig,
     image_size: tuple[int, int],
@@ -113,7 +102,8 @@ def make_dataset_fn(
     Raises InvalidInputError now (not inside the input pipeline) when the data cannot
     fill a batch, or when distillation targets are not ``embedding_dim`` wide.
     """
-    augment = pipeline.augment_op(_augment_config(config, image_size), training=True)
+    augment_config = dataclasses.replace(config.augment, image_size=image_size)
+    augment = pipeline.augment_op(augment_config, training=True)
     common = dict(
         augment=augment,
         identities_per_batch=config.identities_per_batch,
@@ -294,6 +284,12 @@ def _run(config: TrainConfig, model_fn) -> TrainResult:
         )
     chief = strategy_lib.is_chief(strategy)
     task_type, task_id = strategy_lib.task(strategy)
+    ckpt_dir = os.path.join(config.workdir, "checkpoints")
+    # A workdir with checkpoints is resumed: only with the config it was started with.
+    if checkpointing.candidate_checkpoints(ckpt_dir):
+        config_lib.check_resume(config)
+    if chief:
+        config_lib.write(config)
     keras.utils.set_random_seed(config.seed)
     keras.mixed_precision.set_global_policy(config.precision)
 
@@ -306,7 +302,6 @@ def _run(config: TrainConfig, model_fn) -> TrainResult:
     image_size = _image_size(model)
 
     checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, step=step)
-    ckpt_dir = os.path.join(config.workdir, "checkpoints")
     restored = checkpointing.restore_latest(checkpoint, ckpt_dir)
     start = int(step.numpy())
     # Every worker saves (saving may involve all of them), but only the chief's copies
@@ -323,9 +318,7 @@ def _run(config: TrainConfig, model_fn) -> TrainResult:
 
     validator = None
     if config.val_pairs:
-        validator = PairValidator(
-            config.val_pairs, config.val_images_dir, image_size, tuple(config.val_box)
-        )
+        validator = make_validator(config.val_pairs, config.val_images_dir, model)
 
     metrics_path = os.path.join(config.workdir, METRICS_FILE)
     if chief:

@@ -62,6 +62,24 @@ def test_scan_folder_tree_labels_and_merging(tree, tmp_path):
         scan_folder_tree(tmp_path / "missing")
 
 
+def test_scan_folder_tree_lists_identity_folders_with_the_shared_lister(tmp_path, caplog):
+    write_face_tree(tmp_path, counts=(2, 1))
+    ident = tmp_path / "id_00"
+    (ident / ".img_00.png").write_bytes(b"")  # hidden: skipped
+    (ident / "extra.WEBP").write_bytes(b"")  # any case of a listed suffix counts
+    (ident / "scan.tif").write_bytes(b"")  # tf.data cannot decode TIFF: left out, with a warning
+    (ident / "nested").mkdir()
+    (ident / "nested" / "deep.png").write_bytes(b"")  # {identity}/{image} only, not deeper
+    (tmp_path / ".trash").mkdir()
+    (tmp_path / ".trash" / "x.png").write_bytes(b"")  # hidden identity folder: skipped
+    with caplog.at_level("WARNING"):
+        index = scan_folder_tree(tmp_path)
+    assert index.class_names == ("id_00", "id_01")
+    names = [p.split("/")[-1] for p in index.paths]
+    assert names == ["extra.WEBP", "img_00.png", "img_01.png", "img_00.png"]
+    assert "scan.tif" in caplog.text
+
+
 def test_folder_dataset_batches_load_the_right_identities(tree):
     root, _ = tree
     index = scan_folder_tree(root)

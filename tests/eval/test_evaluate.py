@@ -49,17 +49,19 @@ def _make_tree(root: Path) -> tuple[Path, Path, Path, Path]:
 
 
 class MeanColourEmbed:
-    """Mean RGB of the image (separable by construction); NaN ("no face") for image 5."""
+    """Mean RGB of the image (separable by construction); with ``nan_for_5``, NaN for the
+    images ``_0005`` (an embedding function that found no face there)."""
 
-    def __init__(self):
+    def __init__(self, nan_for_5: bool = False):
         self.calls = 0
+        self.nan_for_5 = nan_for_5
 
     def __call__(self, items):
         self.calls += len(items)
         rows = []
         for x in items:
             img = read_image(x).astype(np.float32)
-            nan = str(x).endswith("_0005.jpg")
+            nan = self.nan_for_5 and str(x).endswith("_0005.jpg")
             rows.append(np.full(3, np.nan) if nan else img.mean((0, 1)) - 128.0)
         return np.asarray(rows, np.float32)
 
@@ -73,7 +75,7 @@ def _config(tmp_path, tree, **kw):
     lfw, pairs, dev_train, dev_test = tree
     base = dict(
         model="mean-colour", lfw_dir=str(lfw), pairs=str(pairs),
-        output_dir=str(tmp_path / "out"), dev_train_pairs=str(dev_train),
+        workdir=str(tmp_path / "out"), dev_train_pairs=str(dev_train),
         dev_test_pairs=str(dev_test), identification=True, cluster_min_images=3,
         plot_identities=4, progress=False,
     )  # fmt: skip
@@ -82,21 +84,12 @@ def _config(tmp_path, tree, **kw):
 
 
 def test_run_with_injected_embed_fn(tmp_path, tree):
-    crops = []
-
-    def aligned_fn(images):
-        crops.extend(im.shape for im in images)
-        return np.asarray([im.astype(np.float32).mean((0, 1)) - 128.0 for im in images])
-
     fn = MeanColourEmbed()
-    rep = evaluate_lib.run(_config(tmp_path, tree), embed_fn=fn, aligned_fn=aligned_fn)
+    rep = evaluate_lib.run(_config(tmp_path, tree), embed_fn=fn)
     v = rep["verification"]
     assert v["accuracy_mean"] == 1.0 and v["num_pairs"] == 40 and v["num_folds"] == 10
     assert rep["view1"]["test_accuracy"] == 1.0
-    # every "_0005" image took the centre-crop path: 0.6 x 40 = 24 px squares
-    n5 = sum(p.endswith("_0005.jpg") for p in rep["no_face"]["images"])
-    assert rep["no_face"]["count"] == n5 > 0 and rep["no_face"]["policy"] == "center_crop"
-    assert crops and set(crops) == {(24, 24, 3)}
+    assert rep["no_face"]["count"] == 0 and rep["no_face"]["policy"] == "whole_image"
     assert rep["identification"]["num_distractors"] == 2
     assert rep["identification"]["rank1"] == 1.0
     assert rep["clustering"]["agglomerative_k"]["pairwise_f1"] == 1.0
@@ -106,14 +99,14 @@ def test_run_with_injected_embed_fn(tmp_path, tree):
         assert (out / png).read_bytes()[:8] == PNG_MAGIC
     # re-run: everything comes from the cache
     fn2 = MeanColourEmbed()
-    rep2 = evaluate_lib.run(_config(tmp_path, tree), embed_fn=fn2, aligned_fn=aligned_fn)
+    rep2 = evaluate_lib.run(_config(tmp_path, tree), embed_fn=fn2)
     assert fn2.calls == 0 and rep2["cache"]["misses"] == 0
     assert rep2["verification"] == v and rep2["no_face"] == rep["no_face"]
 
 
-def test_no_face_policy_fail(tmp_path, tree):
+def test_an_embedding_function_without_a_vector_fails_naming_the_images(tmp_path, tree):
     with pytest.raises(NoFaceError, match="_0005.jpg"):
-        evaluate_lib.run(_config(tmp_path, tree, on_no_face="fail"), embed_fn=MeanColourEmbed())
+        evaluate_lib.run(_config(tmp_path, tree), embed_fn=MeanColourEmbed(nan_for_5=True))
 
 
 def test_config_validation_names_the_field(tmp_path, tree):
@@ -123,6 +116,10 @@ def test_config_validation_names_the_field(tmp_path, tree):
         _config(tmp_path, tree, lfw_dir=str(tmp_path / "nope")).validate()
     with pytest.raises(InvalidInputError, match="dev_train_pairs and dev_test_pairs"):
         _config(tmp_path, tree, dev_test_pairs="").validate()
+    with pytest.raises(InvalidInputError, match="face"):
+        _config(tmp_path, tree, face="biggest").validate()
+    with pytest.raises(InvalidInputError, match="on_no_face"):
+        _config(tmp_path, tree, on_no_face="center_crop").validate()
 
 
 def _tiny_keras_model(path: Path) -> None:
@@ -147,7 +144,7 @@ def test_binary_end_to_end_with_a_keras_model(tmp_path, tree):
     out = tmp_path / "binary_out"
     args = [
         sys.executable, "-m", "facenet_tf.eval.evaluate", f"--model={model}", "--aligned",
-        f"--lfw_dir={lfw}", f"--pairs={pairs}", f"--output_dir={out}", "--identification",
+        f"--lfw_dir={lfw}", f"--pairs={pairs}", f"--workdir={out}", "--identification",
         "--cluster_min_images=3", "--plot_identities=4", "--noprogress",
     ]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}
@@ -162,24 +159,10 @@ def test_binary_end_to_end_with_a_keras_model(tmp_path, tree):
     assert (out / "clusters.png").read_bytes()[:8] == PNG_MAGIC
     # the same model and images again (here in-process): all from the cache, same figures
     config = evaluate_lib.EvalConfig(
-        model=str(model), lfw_dir=str(lfw), pairs=str(pairs), output_dir=str(out),
+        model=str(model), lfw_dir=str(lfw), pairs=str(pairs), workdir=str(out),
         aligned=True, identification=True, cluster_min_images=3, plot_identities=4,
         progress=False,
     )  # fmt: skip
     rep2 = evaluate_lib.run(config)
     assert rep2["cache"]["misses"] == 0
     assert rep2["verification"] == rep["verification"]
-
-
-def test_no_face_fallback_that_finds_nothing_fails_loudly(tmp_path, tree):
-    def always_nan(items):
-        return np.full((len(items), 3), np.nan, np.float32)
-
-    with pytest.raises(NoFaceError, match="center_crop fallback gave no embedding"):
-        evaluate_lib.run(_config(tmp_path, tree), embed_fn=always_nan)
-
-
-def test_center_crop():
-    img = np.arange(10 * 20 * 3).reshape(10, 20, 3)
-    crop = evaluate_lib.center_crop(img, 0.6)  # 6 x 6 from rows 2..7, columns 7..12
-    np.testing.assert_array_equal(crop, img[2:8, 7:13])

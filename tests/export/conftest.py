@@ -1,5 +1,5 @@
 """Fixtures of the export tests: a small model with the registry's structure, and real
-faces (CelebA aligned crops, never LFW) cut to its input size."""
+faces (CelebA photos, never LFW) made its inputs by the export face pipeline."""
 
 from __future__ import annotations
 
@@ -9,13 +9,16 @@ import keras
 import numpy as np
 import pytest
 
-from export import faces, model_io
+from facenet_tf.export import faces, model_io
+from facenet_tf.io.files import list_images
 from facenet_tf.layers.pixel_normalization import PixelNormalization
 from facenet_tf.models.heads import embedding_head
 
 TINY_SIZE = (40, 40)
 TINY_MEAN = (122.782, 117.001, 104.298)
 TINY_SCALE = 1.0 / 256.0
+# The tiny model is not registered: its faces are aligned to this template.
+TINY_TEMPLATE = "facenet_160"
 
 
 def build_tiny_model(size: tuple[int, int] = TINY_SIZE, embedding_dim: int = 16, seed: int = 0):
@@ -67,21 +70,25 @@ def celeba_paths(shared_data):
     directory = shared_data / faces.CELEBA_ALIGNED
     if not directory.is_dir():
         pytest.skip(f"{directory} is not available")
-    return faces.list_images(directory)
+    return list_images(directory)
 
 
 @pytest.fixture(scope="session")
-def calibration_faces(celeba_paths, tiny_info) -> np.ndarray:
+def tiny_pipeline(tiny_info):
+    """The export face pipeline of the tiny model."""
+    return faces.export_pipeline(tiny_info, template=TINY_TEMPLATE)
+
+
+@pytest.fixture(scope="session")
+def calibration_faces(celeba_paths, tiny_pipeline) -> np.ndarray:
     """uint8 [64, H, W, 3] CelebA faces for int8 calibration."""
-    return faces.load_face_crops(faces.sample_paths(celeba_paths, 64), tiny_info.input_size)
+    return faces.face_inputs(faces.sample_paths(celeba_paths, 64), tiny_pipeline)[0]
 
 
 @pytest.fixture(scope="session")
-def eval_faces(celeba_paths, tiny_info) -> np.ndarray:
+def eval_faces(celeba_paths, tiny_pipeline) -> np.ndarray:
     """uint8 [48, H, W, 3] CelebA faces disjoint from the calibration faces."""
-    return faces.load_face_crops(
-        faces.sample_paths(celeba_paths, 48, offset=64), tiny_info.input_size
-    )
+    return faces.face_inputs(faces.sample_paths(celeba_paths, 48, offset=64), tiny_pipeline)[0]
 
 
 def cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from export import litert, saved_model_lib, sidecar, tflite_lib
+from facenet_tf.export import litert, saved_model, sidecar, tflite
 from tests.conftest import REPO_ROOT
-from tests.export.conftest import build_tiny_model, cosine_rows
+from tests.export.conftest import TINY_TEMPLATE, build_tiny_model, cosine_rows
 
 
 @pytest.fixture(scope="module")
@@ -24,28 +24,27 @@ def keras_file(tmp_path_factory):
 
 def test_tflite_run_int8_from_keras_file(keras_file, celeba_paths, eval_faces, tmp_path):
     directory = celeba_paths[0].parents[1]
-    config = tflite_lib.TFLiteConfig(
+    config = tflite.TFLiteConfig(
         model=str(keras_file),
         quantization="int8",
         output=str(tmp_path / "tiny_int8.tflite"),
         representative_dir=str(directory),
         num_calibration=48,
+        template=TINY_TEMPLATE,
     )
-    result = tflite_lib.run(config)
+    result = tflite.run(config)
     contract = sidecar.read_sidecar(result["sidecar"])
     assert contract["variant"] == "int8" and contract["input"]["dtype"] == "uint8"
     embedder = litert.LiteRTEmbedder(result["model"])
     expected = build_tiny_model()(eval_faces.astype(np.float32)).numpy()
     assert cosine_rows(embedder.embed(eval_faces), expected).min() >= 0.99
     with pytest.raises(Exception, match="--overwrite"):
-        tflite_lib.TFLiteConfig(
-            model=str(keras_file), quantization="float32", output=result["model"]
-        )
+        tflite.TFLiteConfig(model=str(keras_file), quantization="float32", output=result["model"])
 
 
 def test_saved_model_run_from_keras_file(keras_file, tmp_path):
-    config = saved_model_lib.SavedModelConfig(model=str(keras_file), output=str(tmp_path / "sm"))
-    loaded = tf.saved_model.load(str(saved_model_lib.run(config)))
+    config = saved_model.SavedModelConfig(model=str(keras_file), output=str(tmp_path / "sm"))
+    loaded = tf.saved_model.load(str(saved_model.run(config)))
     pixels = np.random.default_rng(0).integers(0, 256, (3, 40, 40, 3), dtype=np.uint8)
     out = loaded.signatures["embed"](images=tf.constant(pixels))["embeddings"].numpy()
     expected = build_tiny_model()(pixels.astype(np.float32)).numpy()
@@ -81,4 +80,4 @@ def test_saved_model_binary(keras_file, tmp_path):
     out = tmp_path / "sm"
     proc = _run(["export.saved_model", f"--model={keras_file}", f"--output={out}"])
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert set(tf.saved_model.load(str(out)).signatures) == set(saved_model_lib.SIGNATURES)
+    assert set(tf.saved_model.load(str(out)).signatures) == set(saved_model.SIGNATURES)

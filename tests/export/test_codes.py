@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from export import codes
+from facenet_tf.export import codes
 
 
 @pytest.mark.parametrize(

@@ -6,8 +6,9 @@ import keras
 import numpy as np
 import pytest
 
-from export import model_io
 from facenet_tf.errors import InvalidInputError
+from facenet_tf.export import model_io
+from facenet_tf.models.spec import model_spec
 from tests.export.conftest import (
     TINY_MEAN,
     TINY_SCALE,
@@ -66,6 +67,7 @@ def test_describe_registered_model():
     assert info.input_size == (150, 150)
     assert info.align_template == "dlib_150"
     assert info.embedding_dim == 128
+    assert info.spec == model_spec("dlib_resnet_v1")  # the registry's spec, not re-derived
     assert info.pixel_mean == pytest.approx([122.782, 117.001, 104.298])
     assert info.pixel_scale == pytest.approx([1 / 256] * 3)
 

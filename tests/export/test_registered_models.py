@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from export import faces, litert, tflite_lib
+from facenet_tf.export import faces, litert, tflite
 from tests.export.conftest import cosine_rows, registered_export_model
 
 SMALL_MODELS = ("mobilefacenet", "dlib_resnet_v1", "nns2", "nn4")
@@ -40,12 +40,12 @@ MIN_COSINE = {
 
 def _cases():
     for name in SMALL_MODELS:
-        for q in tflite_lib.QUANTIZATIONS:
+        for q in tflite.QUANTIZATIONS:
             marks = [] if (name, q) in DEFAULT_TIER else [pytest.mark.slow]
             if q == "int8" and name in INT8_BLOCKED:
                 marks.append(
                     pytest.mark.xfail(
-                        raises=tflite_lib.FloatOpsError, strict=True, reason=INT8_BLOCKED[name]
+                        raises=tflite.FloatOpsError, strict=True, reason=INT8_BLOCKED[name]
                     )
                 )
             yield pytest.param(name, q, marks=marks, id=f"{name}-{q}")
@@ -58,11 +58,10 @@ def test_registered_model_variant(name, quantization, celeba_paths):
     if name not in facenet_tf.list_models():
         pytest.skip(f"{name} is not registered")
     info = registered_export_model(name)
-    calib = faces.load_face_crops(faces.sample_paths(celeba_paths, 64), info.input_size)
-    evaluation = faces.load_face_crops(
-        faces.sample_paths(celeba_paths, 24, offset=64), info.input_size
-    )
-    flatbuffer = tflite_lib.convert(info, quantization, calib if quantization == "int8" else None)
+    pipeline = faces.export_pipeline(info)
+    calib, _ = faces.face_inputs(faces.sample_paths(celeba_paths, 64), pipeline)
+    evaluation, _ = faces.face_inputs(faces.sample_paths(celeba_paths, 24, offset=64), pipeline)
+    flatbuffer = tflite.convert(info, quantization, calib if quantization == "int8" else None)
     embedder = litert.LiteRTEmbedder(flatbuffer)
     got = embedder.embed(evaluation)
     expected = info.model.predict(evaluation.astype(np.float32), verbose=0)

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from export import codes, saved_model_lib
 from facenet_tf.errors import InvalidInputError
+from facenet_tf.export import codes, saved_model
 
 
 @pytest.fixture(scope="module")
 def exported(tiny_info, tmp_path_factory):
-    path = saved_model_lib.export_saved_model(tiny_info, tmp_path_factory.mktemp("sm") / "model")
+    path = saved_model.export_saved_model(tiny_info, tmp_path_factory.mktemp("sm") / "model")
     return path, tf.saved_model.load(str(path))
 
 
@@ -25,8 +25,8 @@ def _pixels(tiny_info, n=6, seed=0):
 
 def test_signatures_present_with_uint8_input(exported, tiny_info):
     _, loaded = exported
-    assert set(loaded.signatures) == set(saved_model_lib.SIGNATURES)
-    for name in saved_model_lib.SIGNATURES:
+    assert set(loaded.signatures) == set(saved_model.SIGNATURES)
+    for name in saved_model.SIGNATURES:
         spec = loaded.signatures[name].structured_input_signature[1]["images"]
         assert spec.dtype == tf.uint8
         assert spec.shape.as_list() == [None, *tiny_info.input_size, 3]
@@ -65,7 +65,7 @@ def test_embed_quantized_codes_decode_within_half_step(exported, tiny_info):
 
 def test_contract_file(exported, tiny_info):
     path, _ = exported
-    contract = json.loads((path / saved_model_lib.CONTRACT_FILE).read_text())
+    contract = json.loads((path / saved_model.CONTRACT_FILE).read_text())
     assert contract["input_size"] == list(tiny_info.input_size)
     assert contract["signatures"]["embed_quantized"]["code_scale"] == 127.0  # D = 16
     assert contract["pixel_normalization"]["mean"] == tiny_info.pixel_mean
@@ -73,9 +73,9 @@ def test_contract_file(exported, tiny_info):
 
 def test_config_validation(tmp_path):
     with pytest.raises(InvalidInputError, match="--model"):
-        saved_model_lib.SavedModelConfig(model="", output=str(tmp_path / "x"))
+        saved_model.SavedModelConfig(model="", output=str(tmp_path / "x"))
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "file").write_text("x")
     with pytest.raises(InvalidInputError, match="not empty"):
-        saved_model_lib.SavedModelConfig(model="nn4", output=str(tmp_path / "full"))
-    saved_model_lib.SavedModelConfig(model="nn4", output=str(tmp_path / "full"), overwrite=True)
+        saved_model.SavedModelConfig(model="nn4", output=str(tmp_path / "full"))
+    saved_model.SavedModelConfig(model="nn4", output=str(tmp_path / "full"), overwrite=True)

@@ -8,7 +8,7 @@ import hashlib
 import numpy as np
 import pytest
 
-from export import litert, sidecar, tflite_lib
+from facenet_tf.export import litert, sidecar, tflite
 from tests.export.conftest import TINY_MEAN, TINY_SCALE, build_tiny_model, cosine_rows
 
 
@@ -17,10 +17,8 @@ def written(tiny_info, calibration_faces, tmp_path_factory):
     out = {}
     folder = tmp_path_factory.mktemp("tflite")
     for q in ("float32", "int8"):
-        flatbuffer = tflite_lib.convert(tiny_info, q, calibration_faces if q == "int8" else None)
-        out[q] = tflite_lib.write_with_sidecar(
-            flatbuffer, folder / f"tiny_{q}.tflite", tiny_info, q
-        )
+        flatbuffer = tflite.convert(tiny_info, q, calibration_faces if q == "int8" else None)
+        out[q] = tflite.write_with_sidecar(flatbuffer, folder / f"tiny_{q}.tflite", tiny_info, q)
     return out
 
 
@@ -83,8 +81,8 @@ def test_app_following_the_sidecar_gets_keras_embeddings(written, eval_faces, qu
 
 
 def test_threshold_recorded(tiny_info, tmp_path):
-    flatbuffer = tflite_lib.convert(tiny_info, "float32")
-    _, path = tflite_lib.write_with_sidecar(
+    flatbuffer = tflite.convert(tiny_info, "float32")
+    _, path = tflite.write_with_sidecar(
         flatbuffer, tmp_path / "m.tflite", tiny_info, "float32", threshold=1.05, threshold_note="n"
     )
     verification = sidecar.read_sidecar(path)["verification"]

@@ -6,8 +6,8 @@ import keras
 import numpy as np
 import pytest
 
-from export import litert, model_io, tflite_lib
 from facenet_tf.errors import InvalidInputError
+from facenet_tf.export import litert, model_io, tflite
 from tests.export.conftest import build_tiny_model, cosine_rows
 
 # Stated cosine thresholds (min over real faces) per variant, for this small model.
@@ -17,12 +17,12 @@ MIN_COSINE = {"float32": 0.99999, "float16": 0.9999, "dynamic": 0.999, "int8": 0
 @pytest.fixture(scope="module")
 def converted(tiny_info, calibration_faces):
     return {
-        q: tflite_lib.convert(tiny_info, q, calibration_faces if q == "int8" else None)
-        for q in tflite_lib.QUANTIZATIONS
+        q: tflite.convert(tiny_info, q, calibration_faces if q == "int8" else None)
+        for q in tflite.QUANTIZATIONS
     }
 
 
-@pytest.mark.parametrize("quantization", tflite_lib.QUANTIZATIONS)
+@pytest.mark.parametrize("quantization", tflite.QUANTIZATIONS)
 def test_variant_matches_keras_on_real_faces(converted, tiny_info, eval_faces, quantization):
     embedder = litert.LiteRTEmbedder(converted[quantization])
     assert embedder.input_detail["dtype"] == np.uint8  # the app feeds raw pixels
@@ -51,7 +51,7 @@ def test_float_variant_reports_float_ops(converted):
 
 
 def test_int8_input_type(tiny_info, calibration_faces, eval_faces):
-    flatbuffer = tflite_lib.convert(tiny_info, "int8", calibration_faces, input_type="int8")
+    flatbuffer = tflite.convert(tiny_info, "int8", calibration_faces, input_type="int8")
     embedder = litert.LiteRTEmbedder(flatbuffer)
     assert embedder.input_detail["dtype"] == np.int8
     assert embedder.input_detail["quantization"] == (1.0, -128)
@@ -63,9 +63,22 @@ def test_int8_input_type(tiny_info, calibration_faces, eval_faces):
 
 def test_int8_without_representative_faces_fails(tiny_info):
     with pytest.raises(InvalidInputError, match="representative"):
-        tflite_lib.convert(tiny_info, "int8", None)
+        tflite.convert(tiny_info, "int8", None)
     with pytest.raises(InvalidInputError, match="--representative_dir"):
-        tflite_lib.TFLiteConfig(model="nn4", quantization="int8", output="/tmp/x.tflite")
+        tflite.TFLiteConfig(model="nn4", quantization="int8", output="/tmp/x.tflite")
+
+
+def test_representative_faces_from_a_folder_without_images_fails(tiny_info, tmp_path):
+    (tmp_path / "notes.txt").write_text("no faces here")
+    with pytest.raises(InvalidInputError, match="no image files"):
+        tflite.representative_faces(tmp_path, tiny_info)
+    with pytest.raises(InvalidInputError, match="no such folder"):
+        tflite.representative_faces(tmp_path / "missing", tiny_info)
+
+
+def test_representative_faces_of_an_unregistered_model_need_a_template(tiny_info, celeba_paths):
+    with pytest.raises(InvalidInputError, match="not registered.*template"):
+        tflite.representative_faces(celeba_paths[0].parent, tiny_info, 2)
 
 
 def test_int8_rejects_float_islands(calibration_faces):
@@ -75,21 +88,21 @@ def test_int8_rejects_float_islands(calibration_faces):
     x = keras.layers.UnitNormalization(name="inner_l2")(model.get_layer("global_pool").output)
     x = keras.layers.Dense(8, name="after")(x)
     info = model_io.describe(keras.Model(model.inputs, x, name="float_island"))
-    with pytest.raises(tflite_lib.FloatOpsError, match="inner_l2"):
-        tflite_lib.convert(info, "int8", calibration_faces)
+    with pytest.raises(tflite.FloatOpsError, match="inner_l2"):
+        tflite.convert(info, "int8", calibration_faces)
 
 
 def test_config_validation(tmp_path):
     with pytest.raises(InvalidInputError, match="--quantization"):
-        tflite_lib.TFLiteConfig(model="m", quantization="int4", output="a.tflite")
+        tflite.TFLiteConfig(model="m", quantization="int4", output="a.tflite")
     with pytest.raises(InvalidInputError, match="--input_type"):
-        tflite_lib.TFLiteConfig(model="m", quantization="int8", output="a.tflite",
-                                representative_dir="d", input_type="int16")  # fmt: skip
+        tflite.TFLiteConfig(model="m", quantization="int8", output="a.tflite",
+                            representative_dir="d", input_type="int16")  # fmt: skip
     with pytest.raises(InvalidInputError, match="only to --quantization=int8"):
-        tflite_lib.TFLiteConfig(model="m", quantization="float16", output="a.tflite",
-                                input_type="int8")  # fmt: skip
+        tflite.TFLiteConfig(model="m", quantization="float16", output="a.tflite",
+                            input_type="int8")  # fmt: skip
     with pytest.raises(InvalidInputError, match="LFW"):
-        tflite_lib.TFLiteConfig(model="m", quantization="int8", output="a.tflite",
-                                representative_dir="../shared/data/lfw/lfw-deepfunneled")  # fmt: skip
+        tflite.TFLiteConfig(model="m", quantization="int8", output="a.tflite",
+                            representative_dir="../shared/data/lfw/lfw-deepfunneled")  # fmt: skip
     with pytest.raises(InvalidInputError, match=".tflite"):
-        tflite_lib.TFLiteConfig(model="m", quantization="float32", output="a.bin")
+        tflite.TFLiteConfig(model="m", quantization="float32", output="a.bin")

@@ -1,8 +1,10 @@
-"""Random test batches shared by the loss tests."""
+"""Random test batches and float32 tolerances shared by the loss tests."""
 
 from __future__ import annotations
 
 import numpy as np
+
+from facenet_tf.distances import canonical_distance
 
 
 def labels_with_counts(rng: np.random.Generator, counts: list[int]) -> np.ndarray:
@@ -36,3 +38,34 @@ def random_batch(
     if unit:
         x /= np.linalg.norm(x, axis=1, keepdims=True)
     return labels, x.astype(np.float32)
+
+
+EPS32 = float(np.finfo(np.float32).eps)
+
+
+def float32_atol(x: np.ndarray, distance: str = "squared_l2") -> float:
+    """Absolute tolerance of a float32 loss (or distance statistic) against its float64
+    reference on the batch ``x`` [B, D], set from the arithmetic rather than one CPU's.
+
+    A squared distance is the Gram expansion ``|x_i|^2 + |x_j|^2 - 2 <x_i, x_j>`` of
+    D-term float32 sums, whose rounding error grows like eps sqrt(D) (|x_i|^2 + |x_j|^2)
+    in whatever order a kernel sums (oneDNN on or off); 4x that bounds it with headroom.
+    An L2 distance d carries that error divided by 2 d (at most its square root), a
+    cosine distance half that of unit rows, and equal rows none (they give exactly 0). A
+    hinge ``d_ap - d_an + margin`` holds two distances: twice the largest bound.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    if x.shape[0] == 0:
+        return 0.0
+    name = canonical_distance(distance)
+    if name == "cosine":
+        x = x / np.sqrt(np.maximum(np.sum(x * x, axis=1, keepdims=True), 1e-12))
+    squared = np.sum(x * x, axis=1)
+    bound = 4 * EPS32 * np.sqrt(x.shape[1]) * (squared[:, None] + squared[None, :])
+    equal = (x[:, None, :] == x[None, :, :]).all(-1)
+    if name == "euclidean":
+        d = np.sqrt(np.sum((x[:, None, :] - x[None, :, :]) ** 2, axis=-1))
+        bound = np.minimum(bound / np.maximum(2 * d, 1e-30), np.sqrt(bound))
+    elif name == "cosine":
+        bound = bound / 2
+    return 2 * float(np.max(np.where(equal, 0.0, bound), initial=0.0))

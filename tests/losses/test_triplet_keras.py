@@ -18,14 +18,14 @@ from facenet_tf.losses import (
     triplet_batch_hard_loss,
     triplet_semihard_loss,
 )
-from tests.losses._batches import random_batch
+from tests.losses._batches import float32_atol, random_batch
 from tests.reference import triplet_reference as ref
 
 CLASSES = [TripletSemiHardLoss, TripletBatchHardLoss, TripletBatchAllLoss]
 NON_DEFAULT = {
-    TripletSemiHardLoss: {"margin": 0.7, "distance": "l2", "name": "sh"},
-    TripletBatchHardLoss: {"margin": 0.4, "soft": True, "distance": "angular", "name": "bh"},
-    TripletBatchAllLoss: {"margin": 0.1, "distance": "angular", "name": "ba"},
+    TripletSemiHardLoss: {"margin": 0.7, "distance": "euclidean", "name": "sh"},
+    TripletBatchHardLoss: {"margin": 0.4, "soft": True, "distance": "cosine", "name": "bh"},
+    TripletBatchAllLoss: {"margin": 0.1, "distance": "cosine", "name": "ba"},
 }
 REFERENCE = {
     TripletSemiHardLoss: lambda y, x, c: ref.semihard_loss(y, x, c["margin"], c["distance"]),
@@ -52,14 +52,22 @@ def test_value_matches_reference_and_tfa_alias(cls):
     labels, x = random_batch(21, 20, 8, 4, every_label_twice=True)
     loss = cls(**NON_DEFAULT[cls])
     want = REFERENCE[cls](labels, x, NON_DEFAULT[cls])
-    np.testing.assert_allclose(loss(labels, x).numpy(), want, rtol=1e-5)
-    np.testing.assert_allclose(tf.function(loss)(labels, x).numpy(), want, rtol=1e-5)
+    tol = {"rtol": 1e-5, "atol": float32_atol(x, NON_DEFAULT[cls]["distance"])}
+    np.testing.assert_allclose(loss(labels, x).numpy(), want, **tol)
+    np.testing.assert_allclose(tf.function(loss)(labels, x).numpy(), want, **tol)
     # A [B, 1] label column, as Keras sometimes hands y_true over.
-    np.testing.assert_allclose(loss(labels[:, None], x).numpy(), want, rtol=1e-5)
+    np.testing.assert_allclose(loss(labels[:, None], x).numpy(), want, **tol)
 
 
-def test_tfa_spelling_is_stored_canonically():
-    assert TripletSemiHardLoss(distance="squared-L2").get_config()["distance"] == "squared_l2"
+@pytest.mark.parametrize(
+    ("alias", "name"),
+    [("squared-L2", "squared_l2"), ("L2", "euclidean"), ("l2", "euclidean"), ("angular", "cosine")],
+)
+def test_aliases_are_stored_canonically(alias, name):
+    """Configs saved with any spelling (e.g. "l2" before the names were unified) load."""
+    config = TripletSemiHardLoss(distance=alias).get_config()
+    assert config["distance"] == name
+    assert TripletSemiHardLoss.from_config({**config, "distance": alias}).distance == name
 
 
 @pytest.mark.parametrize("cls", CLASSES)

@@ -11,6 +11,7 @@ from facenet_tf.losses import (
     triplet_batch_hard_loss,
     triplet_semihard_loss,
 )
+from tests.losses._batches import float32_atol
 
 LOSSES = {
     "semihard": triplet_semihard_loss,
@@ -66,7 +67,8 @@ def test_invariant_to_permuting_the_batch(batch):
     perm = np.random.default_rng(seed + 1).permutation(len(labels))
     a = _loss(name, labels, x, margin, distance)
     b = _loss(name, labels[perm], x[perm], margin, distance)
-    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    # Permuting changes every summation order: float32 rounding, bounded by float32_atol.
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=float32_atol(x, distance))
 
 
 @SETTINGS

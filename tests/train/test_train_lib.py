@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -19,6 +20,7 @@ from facenet_tf.data import (
     to_keras,
 )
 from facenet_tf.losses import TripletSemiHardLoss
+from facenet_tf.train import config as config_lib
 from facenet_tf.train import summaries, train_lib
 from facenet_tf.train.config import TrainConfig
 from tests.train.conftest import assert_same_weights, base_config
@@ -70,6 +72,9 @@ def test_reference_run_logs_validates_and_exports(reference, assets):
     np.testing.assert_allclose(next(iter(out.values())).numpy(), expected, atol=1e-5)
     kept = sorted(p.name for p in (workdir / "checkpoints").glob("ckpt-*.index"))
     assert kept == ["ckpt-16.index", "ckpt-20.index", "ckpt-24.index"]  # keep_checkpoints=3
+    # The resolved config, as JSON, beside the run's outputs.
+    saved = json.loads((workdir / config_lib.CONFIG_FILE).read_text())
+    assert saved == json.loads(json.dumps(dataclasses.asdict(reference["config"])))
 
 
 def test_damaged_latest_checkpoint_resume_matches_uninterrupted_run(assets, reference, tmp_path):
@@ -77,11 +82,18 @@ def test_damaged_latest_checkpoint_resume_matches_uninterrupted_run(assets, refe
     train_lib.run(TrainConfig(**base_config(assets, tmp_path, train_steps=12)))
     data = next((tmp_path / "checkpoints").glob("ckpt-12.data-*"))
     data.write_bytes(data.read_bytes()[:64])
+    # A longer step budget is an allowed change on resume.
     resumed = train_lib.run(TrainConfig(**base_config(assets, tmp_path)))
     assert resumed.start_step == 8  # the damaged ckpt-12 was skipped, never loaded
     assert_same_weights(resumed.model.get_weights(), reference["weights"])
     steps = [json.loads(x)["step"] for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert steps == [4, 8, 12, 16, 20, 24]  # nothing logged twice
+    assert config_lib.load(str(tmp_path / config_lib.CONFIG_FILE)).train_steps == 24
+    # Anything that changes what a step computes is refused before training starts.
+    changed = TrainConfig(**base_config(assets, tmp_path, train_steps=28, margin=0.3))
+    with pytest.raises(config_lib.ConfigMismatchError, match=r"margin: 0.2 \(saved\) -> 0.3"):
+        train_lib.run(changed)
+    assert config_lib.load(str(tmp_path / config_lib.CONFIG_FILE)).margin == 0.2
 
 
 def test_steps_per_loop_gives_the_same_training(assets, reference, tmp_path):

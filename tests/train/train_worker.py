@@ -22,9 +22,7 @@ def main(config_json: str, out_npz: str, cpus: int = 0) -> None:
     from facenet_tf.train import config as config_lib
     from facenet_tf.train import train_lib
 
-    values = json.loads(config_json)
-    values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
-    result = train_lib.run(config_lib.TrainConfig(**values))
+    result = train_lib.run(config_lib.TrainConfig(**json.loads(config_json)))
     weights = result.model.get_weights()
     np.savez(out_npz, *weights, step=result.final_step, start=result.start_step)
 

@@ -1,4 +1,4 @@
-"""What the exporters need from a model: the Keras model, its declared input and template.
+"""What the exporters need from a model: the Keras model, its spec and pixel normalisation.
 
 The LiteRT-facing forward pass (``litert_forward``) also lives here because it is the
 one place where export differs from the Keras graph, see ``l2_normalize_fusable``.
@@ -13,7 +13,8 @@ import os
 import keras
 from keras import ops
 
-from facenet_tf.errors import InvalidInputError, ModelNotFoundError
+from facenet_tf.distances import L2_NORMALIZE_EPSILON
+from facenet_tf.models.spec import ModelSpec, spec_of
 
 EMBEDDING_LAYER = "embedding_l2"
 
@@ -24,22 +25,35 @@ class ExportModel:
 
     Attributes:
         model: Keras model, float32 [N, H, W, 3] pixels in [0, 255] -> float32 [N, D].
-        name: registry name (the Keras model's ``name``).
-        input_size: (H, W).
-        embedding_dim: D.
-        align_template: name of the alignment template producing its input crops, or
-            None when the model is not registered.
+        spec: its ``facenet_tf.models.spec.ModelSpec`` (name, input size, template, D).
         pixel_mean: per-channel offsets of its ``PixelNormalization`` layer, or None.
         pixel_scale: per-channel multipliers of that layer, or None.
     """
 
     model: keras.Model
-    name: str
-    input_size: tuple[int, int]
-    embedding_dim: int
-    align_template: str | None
+    spec: ModelSpec
     pixel_mean: list[float] | None
     pixel_scale: list[float] | None
+
+    @property
+    def name(self) -> str:
+        """Registry name (the Keras model's ``name``)."""
+        return self.spec.name
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        """(H, W)."""
+        return self.spec.input_size
+
+    @property
+    def embedding_dim(self) -> int:
+        """D."""
+        return self.spec.embedding_dim
+
+    @property
+    def align_template(self) -> str | None:
+        """Alignment template producing its input crops; None for an unregistered model."""
+        return self.spec.template
 
 
 def _per_channel(value) -> list[float]:
@@ -47,34 +61,20 @@ def _per_channel(value) -> list[float]:
 
 
 def describe(model: keras.Model) -> ExportModel:
-    """Collects ``ExportModel`` metadata from a Keras model (registered or not).
+    """Collects ``ExportModel`` metadata from a Keras model (registered or not): its spec
+    (``facenet_tf.models.spec.spec_of``) and its pixel normalisation.
 
     Raises:
         InvalidInputError: the model does not take [N, H, W, 3] images of a fixed size
             or does not return [N, D].
     """
     from facenet_tf.layers.pixel_normalization import PixelNormalization
-    from facenet_tf.models.registry import get_model_info
 
-    shape = model.input_shape
-    if len(shape) != 4 or shape[-1] != 3 or shape[1] is None or shape[2] is None:
-        raise InvalidInputError(
-            f"model {model.name!r}: expected a fixed input shape [N, H, W, 3], got {shape}"
-        )
-    out_shape = model.output_shape
-    if len(out_shape) != 2 or out_shape[-1] is None:
-        raise InvalidInputError(f"model {model.name!r}: expected output [N, D], got {out_shape}")
-    try:
-        template: str | None = get_model_info(model.name).align_template
-    except ModelNotFoundError:
-        template = None
+    spec = spec_of(model)
     norm = next((la for la in model.layers if isinstance(la, PixelNormalization)), None)
     return ExportModel(
         model=model,
-        name=model.name,
-        input_size=(int(shape[1]), int(shape[2])),
-        embedding_dim=int(out_shape[-1]),
-        align_template=template,
+        spec=spec,
         pixel_mean=_per_channel(norm.mean) if norm is not None else None,
         pixel_scale=_per_channel(norm.scale) if norm is not None else None,
     )
@@ -88,7 +88,7 @@ def load(name_or_path: str | os.PathLike) -> ExportModel:
     return describe(load_model(name_or_path))
 
 
-def l2_normalize_fusable(x, epsilon: float = 1e-12):
+def l2_normalize_fusable(x, epsilon: float = L2_NORMALIZE_EPSILON):
     """``x / max(|x|, sqrt(epsilon))`` along the last axis, written as
     ``x * rsqrt(max(sum(x^2), epsilon))``.
 
@@ -101,8 +101,9 @@ def l2_normalize_fusable(x, epsilon: float = 1e-12):
 
     Args:
         x: float [N, D].
-        epsilon: floor of the squared norm (Keras uses 1e-12 on the norm; the two agree
-            for any vector with norm > 1e-6, i.e. every real embedding).
+        epsilon: floor of the squared norm, as in ``facenet_tf.distances.l2_normalize``
+            (Keras uses 1e-12 on the norm; the two agree for any vector with norm > 1e-6,
+            i.e. every real embedding).
 
     Returns:
         float [N, D] unit vectors.

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from export.model_io import ExportModel
+from facenet_tf.export.model_io import ExportModel
 
 PathLike = str | os.PathLike
 SIDECAR_FORMAT = "facenet_tf.export.sidecar/1"
@@ -163,8 +163,8 @@ def build_sidecar(
             "source": THRESHOLD_SOURCE if threshold is not None else None,
             "note": threshold_note
             or (
-                "not measured for this file; run export.parity or export.tflite with "
-                "--lfw_dir to measure it on LFW view 1 DevTrain"
+                "not measured for this file; run facenet-tf export-tflite with --lfw_dir "
+                "(or benchmarks/export_parity.py) to measure it on LFW view 1 DevTrain"
                 if threshold is None
                 else None
             ),

@@ -4,7 +4,7 @@
   [N, D] unit vectors. The cast to float and the model's pixel normalisation run in
   the graph; callers send raw pixels.
 * ``embed_quantized``: the same input -> ``codes`` int8 [N, D], the fixed-scale codes of
-  ``export.codes`` (``code = round(clip(x, -r, r) * 127 / r)``, ``x ~= code * r / 127``
+  ``facenet_tf.export.codes`` (``code = round(clip(x, -r, r) * 127 / r)``, ``x ~= code * r / 127``
   with r = min(1, sqrt(32 / D)) = 0.5 for D = 128):
   D bytes per face, 128 for the usual D = 128.
 * ``serving_default``: an alias of ``embed``.
@@ -22,9 +22,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from export import codes
-from export.model_io import ExportModel
 from facenet_tf.errors import InvalidInputError
+from facenet_tf.export import codes
+from facenet_tf.export.model_io import ExportModel
 
 PathLike = str | os.PathLike
 SIGNATURES = ("embed", "embed_quantized", "serving_default")
@@ -33,7 +33,7 @@ CONTRACT_FILE = "assets.extra/embedding_contract.json"
 
 @dataclasses.dataclass(frozen=True)
 class SavedModelConfig:
-    """Validated settings of ``python -m export.saved_model``.
+    """Validated settings of ``facenet-tf export-savedmodel``.
 
     Attributes:
         model: registered model name or ``.keras`` path.
@@ -130,7 +130,7 @@ def export_saved_model(info: ExportModel, output: PathLike, *, overwrite: bool =
 
 def run(config: SavedModelConfig) -> Path:
     """Loads ``config.model`` and writes its SavedModel to ``config.output``."""
-    from export import model_io
+    from facenet_tf.export import model_io
 
     return export_saved_model(
         model_io.load(config.model), config.output, overwrite=config.overwrite

@@ -6,7 +6,9 @@ model), uint8 or int8 (``input_type``) for the full-integer variant, whose input
 comes from calibration on raw pixels (1.0 when the representative faces span 0..255).
 The model's own ``PixelNormalization`` does the rest, so an app never normalises.
 
-Full-integer int8 calibrates on real aligned faces that are not LFW, and a converted
+Full-integer int8 calibrates on real faces that are not LFW, made model inputs by the
+export face pipeline (``facenet_tf.export.faces``: the crops ``facenet_tf.embed`` uses,
+rounded to uint8; photos without a detected face are left out), and a converted
 model that still holds a floating-point operator is rejected (``FloatOpsError``): an
 operator the int8 kernels cannot run has to be fixed in the model, not left in float.
 """
@@ -23,9 +25,10 @@ from typing import Any
 
 import numpy as np
 
-from export import faces, litert, sidecar
-from export.model_io import ExportModel, litert_forward
 from facenet_tf.errors import FaceNetError, InvalidInputError
+from facenet_tf.export import faces, litert, sidecar
+from facenet_tf.export.model_io import ExportModel, litert_forward
+from facenet_tf.io.files import list_images
 
 PathLike = str | os.PathLike
 QUANTIZATIONS = ("float32", "float16", "dynamic", "int8")
@@ -40,16 +43,18 @@ class FloatOpsError(FaceNetError, RuntimeError):
 
 @dataclasses.dataclass(frozen=True)
 class TFLiteConfig:
-    """Validated settings of ``python -m export.tflite``.
+    """Validated settings of ``facenet-tf export-tflite``.
 
     Attributes:
         model: registered model name or ``.keras`` path.
         quantization: one of ``QUANTIZATIONS``.
         output: the ``.tflite`` file to write (its sidecar goes beside it as ``.json``).
-        representative_dir: folder of real aligned faces (not LFW) for int8 calibration.
+        representative_dir: folder of real face photos (not LFW) for int8 calibration;
+            faces are detected and aligned by the model's face pipeline.
         input_type: "uint8" or "int8" input of the int8 variant.
         num_calibration: faces drawn from ``representative_dir`` for calibration.
-        crop: how calibration images become model inputs (``faces.load_face_crops``).
+        template: alignment template of an unregistered model's faces (a registered
+            model uses its own); needed for int8 calibration and ``lfw_dir``.
         lfw_dir: LFW folder holding ``pairsDevTrain.txt`` and ``lfw-deepfunneled/``; when
             given, the sidecar gets a view-1 DevTrain threshold.
         overwrite: replace an existing output.
@@ -61,7 +66,7 @@ class TFLiteConfig:
     representative_dir: str | None = None
     input_type: str = "uint8"
     num_calibration: int = 200
-    crop: str = "box"
+    template: str | None = None
     lfw_dir: str | None = None
     overwrite: bool = False
 
@@ -78,7 +83,7 @@ class TFLiteConfig:
             )
         if self.quantization == "int8" and not self.representative_dir:
             raise InvalidInputError(
-                "--quantization=int8 needs --representative_dir: a folder of real aligned faces "
+                "--quantization=int8 needs --representative_dir: a folder of real face photos "
                 "(not LFW, e.g. ../shared/data/celeba/aligned_178x218) to calibrate the "
                 "activation ranges"
             )
@@ -100,12 +105,40 @@ class TFLiteConfig:
 
 
 def representative_faces(
-    directory: PathLike, info: ExportModel, count: int = 200, *, crop: str = "box", seed: int = 0
+    directory: PathLike,
+    info: ExportModel,
+    count: int = 200,
+    *,
+    template: str | None = None,
+    seed: int = 0,
 ) -> np.ndarray:
-    """``count`` real faces from ``directory`` as model inputs, uint8 [N, H, W, 3]."""
-    paths = faces.list_images(directory)
+    """Up to ``count`` real faces from ``directory`` as model inputs, uint8 [N, H, W, 3].
+
+    The photos go through ``faces.export_pipeline(info)``; those without a detected face
+    are left out (logged), so calibration sees only faces as an app would feed them.
+
+    Raises:
+        InvalidInputError: no images, no face in any of them, or an unregistered model
+            without ``template``.
+    """
+    paths = list_images(directory)
+    if not paths:
+        raise InvalidInputError(f"representative faces {directory}: no image files in the folder")
+    pipeline = faces.export_pipeline(info, template=template)
     chosen = faces.sample_paths(paths, min(count, len(paths)), seed=seed)
-    return faces.load_face_crops(chosen, info.input_size, template=info.align_template, method=crop)
+    pixels, missing = faces.face_inputs(chosen, pipeline)
+    if missing:
+        logging.warning(
+            "calibration: no face found in %d of %d photos, left out: %s",
+            len(missing),
+            len(chosen),
+            ", ".join(missing[:10]) + (" ..." if len(missing) > 10 else ""),
+        )
+        skip = set(missing)
+        pixels = pixels[[os.fspath(p) not in skip for p in chosen]]
+    if not len(pixels):
+        raise InvalidInputError(f"representative faces {directory}: no face found in any photo")
+    return pixels
 
 
 def _concrete_function(info: ExportModel, input_dtype):
@@ -243,13 +276,13 @@ def run(config: TFLiteConfig) -> dict[str, Any]:
     Returns:
         {"model": path, "sidecar": path, "threshold": float | None}.
     """
-    from export import model_io
+    from facenet_tf.export import model_io
 
     info = model_io.load(config.model)
     representative = None
     if config.quantization == "int8":
         representative = representative_faces(
-            config.representative_dir, info, config.num_calibration, crop=config.crop
+            config.representative_dir, info, config.num_calibration, template=config.template
         )
         logging.info(
             "calibrating on %d faces from %s", len(representative), config.representative_dir
@@ -257,12 +290,11 @@ def run(config: TFLiteConfig) -> dict[str, Any]:
     flatbuffer = convert(info, config.quantization, representative, config.input_type)
     threshold, note = None, None
     if config.lfw_dir:
-        from export import threshold as devtrain
+        from facenet_tf.export import threshold as devtrain
 
         embedder = litert.LiteRTEmbedder(flatbuffer, num_threads=os.cpu_count() or 1)
-        result = devtrain.devtrain_threshold(
-            embedder.embed, config.lfw_dir, info.input_size, info.align_template, config.crop
-        )
+        pipeline = faces.export_pipeline(info, template=config.template)
+        result = devtrain.devtrain_threshold(embedder.embed, config.lfw_dir, pipeline)
         threshold, note = result["threshold"], result["note"]
     model_path, sidecar_file = write_with_sidecar(
         flatbuffer,

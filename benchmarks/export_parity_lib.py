@@ -2,10 +2,12 @@
 
 For every TFLite variant (float32, float16, dynamic, int8) of one model: file size,
 LiteRT latency (XNNPACK, batch 1, 1 and 4 threads), cosine to the Keras model over real
-non-LFW faces (CelebA), LFW view-2 10-fold accuracy, and the view-1 DevTrain threshold
-written into its sidecar. The Keras model itself and the SavedModel's ``embed`` /
+non-LFW faces (CelebA), LFW view-2 10-fold accuracy (``PairEvaluator``), and the view-1
+DevTrain threshold written into its sidecar (``facenet_tf.export.threshold``). Every face,
+CelebA and LFW alike, becomes a model input through the export face pipeline
+(``facenet_tf.export.faces``: ``FacePipeline(model, flip=False)`` rounded to uint8). The Keras model itself and the SavedModel's ``embed`` /
 ``embed_quantized`` signatures are measured alongside. Results go to
-``docs/export/parity_<model>.{md,json}``; the converted files to ``work_dir``.
+``docs/export/parity_<model>.{md,json}``; the converted files to ``workdir``.
 """
 
 from __future__ import annotations
@@ -21,10 +23,12 @@ from typing import Any
 
 import numpy as np
 
-from export import codes, faces, litert, model_io, saved_model_lib, tflite_lib, threshold
-from export.model_io import ExportModel
-from export.parity_report import row_of, targets, write_report
+from benchmarks.export_parity_report import row_of, targets, write_report
 from facenet_tf.errors import InvalidInputError
+from facenet_tf.export import codes, faces, litert, model_io, saved_model, tflite, threshold
+from facenet_tf.export.model_io import ExportModel
+from facenet_tf.face_pipeline import describe as describe_pipeline
+from facenet_tf.io.files import list_images
 
 PathLike = str | os.PathLike
 LFW_DIR = "lfw"
@@ -32,19 +36,18 @@ LFW_DIR = "lfw"
 
 @dataclasses.dataclass(frozen=True)
 class ParityConfig:
-    """Validated settings of ``python -m export.parity``.
+    """Validated settings of ``benchmarks/export_parity.py``.
 
     Attributes:
         model: registered model name or ``.keras`` path.
         data_dir: the shared data folder (``celeba/``, ``lfw/``).
         output_dir: where the markdown and JSON report go.
-        work_dir: where the converted models, sidecars and cached LFW crops go.
+        workdir: where the converted models, sidecars and cached LFW crops go.
         num_faces: CelebA faces for the cosine columns.
         num_calibration: CelebA faces (disjoint from those) for int8 calibration.
         latency_runs: timed invocations per latency figure.
         threads: thread counts of the latency columns.
         lfw: measure LFW accuracy (the slow part).
-        crop: "auto" (``facenet_tf.align`` when it is there, else "box"), "align" or "box".
         eval_threads: LiteRT threads used to embed the evaluation sets.
         report_suffix: appended to the report's file names (``parity_<model><suffix>``).
         command: the command line, recorded in the report.
@@ -53,13 +56,12 @@ class ParityConfig:
     model: str
     data_dir: str
     output_dir: str = "docs/export"
-    work_dir: str = "/tmp/facenet_tf_export"
+    workdir: str = "/tmp/facenet_tf_export"
     num_faces: int = 1000
     num_calibration: int = 200
     latency_runs: int = 50
     threads: tuple[int, ...] = (1, 4)
     lfw: bool = True
-    crop: str = "auto"
     eval_threads: int = 2
     report_suffix: str = ""
     command: str = ""
@@ -81,15 +83,6 @@ class ParityConfig:
             raise InvalidInputError(
                 f"--threads must be positive integers including 1, got {self.threads}"
             )
-        if self.crop not in ("auto", "align", "box"):
-            raise InvalidInputError(f"--crop must be auto, align or box, got {self.crop!r}")
-
-
-def crop_method(config: ParityConfig, info: ExportModel) -> str:
-    """The crop method actually used."""
-    if config.crop != "auto":
-        return config.crop
-    return "align" if faces.alignment_available(info.align_template, info.input_size) else "box"
 
 
 def cosine_stats(reference: np.ndarray, other: np.ndarray) -> dict[str, float]:
@@ -143,64 +136,53 @@ def weights_digest(model) -> str:
     return digest.hexdigest()[:12]
 
 
-def lfw_keys(data_dir: PathLike):
-    """View-2 pairs, view-1 DevTrain pairs and the union of their image keys."""
-    from facenet_tf.eval.pairs import read_lfw_pairs
+def lfw_evaluators(data_dir: PathLike):
+    """View-2 ``pairs.txt`` and view-1 DevTrain evaluators, the union of their image paths,
+    and the rows of that union each evaluator's images are (view 2's, DevTrain's)."""
+    from facenet_tf.eval.evaluator import PairEvaluator
 
-    view2 = read_lfw_pairs(Path(data_dir) / LFW_DIR / "pairs.txt")
-    devtrain = threshold.devtrain_pairs(Path(data_dir) / LFW_DIR)
-    keys = list(dict.fromkeys(view2.image_keys() + devtrain.image_keys()))
-    return view2, devtrain, keys
+    lfw = Path(data_dir) / LFW_DIR
+    view2 = PairEvaluator(lfw / "pairs.txt", lfw / threshold.LFW_IMAGES)
+    devtrain = threshold.devtrain_evaluator(lfw)
+    paths = list(dict.fromkeys(view2.paths + devtrain.paths))
+    row = {p: i for i, p in enumerate(paths)}
+    rows = (np.array([row[p] for p in view2.paths]), np.array([row[p] for p in devtrain.paths]))
+    return view2, devtrain, paths, rows
 
 
-def lfw_chips(config: ParityConfig, info: ExportModel, keys, method: str) -> tuple[np.ndarray, int]:
-    """uint8 [K, H, W, 3] LFW crops of ``keys``, cached in ``work_dir`` (cropping and
-    detection are done once per model input and template, not once per variant), and
-    how many of them fell back to the fixed box because no face was detected."""
-    from facenet_tf.eval.pairs import lfw_image_path
-
-    h, w = info.input_size
-    cache = Path(config.work_dir) / f"lfw_chips_{method}_{info.align_template}_{h}x{w}.npy"
-    missed_file = cache.with_name(cache.stem + "_fallbacks.npy")
+def lfw_inputs(config: ParityConfig, pipeline, paths) -> tuple[np.ndarray, int]:
+    """uint8 [K, H, W, 3] pipeline inputs of the LFW ``paths``, cached in ``workdir``
+    (detection is done once per model input and template, not once per variant), and how
+    many images had no detected face (their input is the resized whole image)."""
+    h, w = pipeline.spec.input_size
+    cache = Path(config.workdir) / f"lfw_pipeline_{pipeline.template}_{pipeline.face}_{h}x{w}.npy"
+    missed_file = cache.with_name(cache.stem + "_no_face.npy")
     if cache.is_file() and missed_file.is_file():
         chips = np.load(cache, mmap_mode="r")
-        if chips.shape[0] == len(keys):
+        if chips.shape[0] == len(paths):
             return np.asarray(chips), int(np.load(missed_file).size)
-    root = Path(config.data_dir) / LFW_DIR / threshold.LFW_IMAGES
-    paths = [lfw_image_path(root, n, i) for n, i in keys]
     chunks, missed = [], []
-    for start in range(0, len(paths), 500):
-        chunk_missed: list[int] = []
-        chunks.append(
-            faces.load_face_crops(
-                paths[start : start + 500],
-                info.input_size,
-                template=info.align_template,
-                method=method,
-                fallbacks=chunk_missed,
-            )
-        )
-        missed += [start + i for i in chunk_missed]
-        logging.info("LFW crops: %d / %d", min(start + 500, len(paths)), len(paths))
+    for start in range(0, len(paths), 512):
+        pixels, no_face = faces.face_inputs(paths[start : start + 512], pipeline)
+        chunks.append(pixels)
+        missed += no_face
+        logging.info("LFW crops: %d / %d", min(start + 512, len(paths)), len(paths))
     chips = np.concatenate(chunks)
     cache.parent.mkdir(parents=True, exist_ok=True)
     np.save(cache, chips)
-    np.save(missed_file, np.asarray(missed, np.int64))
+    np.save(missed_file, np.asarray(missed, str))
     return chips, len(missed)
 
 
-def lfw_scores(embeddings: np.ndarray, keys, view2, devtrain) -> dict[str, Any]:
-    """View-2 10-fold accuracy and the view-1 DevTrain threshold of one set of embeddings."""
-    from facenet_tf.eval.verification import kfold_verification
-
-    table = dict(zip(keys, embeddings, strict=True))
-    distances, issame = threshold.pair_squared_l2(table, view2)
-    result = kfold_verification(distances, issame, view2.folds)
-    chosen = threshold.threshold_from_embeddings(table, devtrain)
+def lfw_scores(embeddings: np.ndarray, view2, devtrain, rows) -> dict[str, Any]:
+    """View-2 10-fold accuracy and the view-1 DevTrain threshold of one set of embeddings
+    of the union of their images (``lfw_evaluators``)."""
+    result = view2.score(embeddings[rows[0]])
+    chosen = threshold.threshold_from_embeddings(devtrain, embeddings[rows[1]])
     return {
-        "accuracy": 100.0 * result.accuracy_mean,
-        "accuracy_std": 100.0 * result.accuracy_std,
-        "auc": result.auc,
+        "accuracy": 100.0 * result["accuracy_mean"],
+        "accuracy_std": 100.0 * result["accuracy_std"],
+        "auc": result["auc"],
         "devtrain_threshold": chosen["threshold"],
         "devtrain_accuracy": 100.0 * chosen["devtrain_accuracy"],
     }
@@ -260,30 +242,29 @@ def run(config: ParityConfig) -> dict[str, Any]:
     started = time.time()
     machine = _machine()
     info = model_io.load(config.model)
-    method = crop_method(config, info)
-    work = Path(config.work_dir) / info.name
+    pipeline = faces.export_pipeline(info)
+    settings = describe_pipeline(pipeline)
+    work = Path(config.workdir) / info.name
     work.mkdir(parents=True, exist_ok=True)
 
-    celeba = faces.list_images(Path(config.data_dir) / faces.CELEBA_ALIGNED)
+    celeba = list_images(Path(config.data_dir) / faces.CELEBA_ALIGNED)
     calib_paths = faces.sample_paths(celeba, config.num_calibration, seed=0)
     eval_paths = faces.sample_paths(celeba, config.num_faces, offset=config.num_calibration, seed=0)
-    calib = faces.load_face_crops(
-        calib_paths, info.input_size, template=info.align_template, method=method
-    )
-    eval_faces = faces.load_face_crops(
-        eval_paths, info.input_size, template=info.align_template, method=method
-    )
-    logging.info(
-        "faces: %d calibration, %d evaluation (crop=%s)", len(calib), len(eval_faces), method
-    )
+    calib, calib_missed = faces.face_inputs(calib_paths, pipeline)
+    # Calibration sees faces only, as ``facenet-tf export-tflite`` does.
+    left_out = set(calib_missed)
+    calib = calib[[os.fspath(p) not in left_out for p in calib_paths]]
+    eval_faces, eval_missed = faces.face_inputs(eval_paths, pipeline)
+    logging.info("faces: %d calibration, %d evaluation (%s)", len(calib), len(eval_faces), pipeline)
     reference = keras_embed(info, eval_faces)
 
     if config.lfw:
-        view2, devtrain, keys = lfw_keys(config.data_dir)
-        chips, lfw_fallbacks = lfw_chips(config, info, keys, method)
-        logging.info("LFW: %d images; embedding with Keras", len(keys))
+        view2, devtrain, lfw_paths, rows = lfw_evaluators(config.data_dir)
+        chips, lfw_missed = lfw_inputs(config, pipeline, lfw_paths)
+        logging.info("LFW: %d images; embedding with Keras", len(lfw_paths))
+        tag = f"{pipeline.template}_{pipeline.face}"
         keras_lfw = cached(
-            work / f"lfw_keras_{method}_{weights_digest(info.model)}.npy",
+            work / f"lfw_keras_{tag}_{weights_digest(info.model)}.npy",
             lambda: chunked(lambda p: keras_embed(info, p), chips, "LFW keras"),
         )
 
@@ -292,7 +273,7 @@ def run(config: ParityConfig) -> dict[str, Any]:
     # SavedModel: both signatures on the same faces, as TF Serving would run them.
     import tensorflow as tf
 
-    sm_dir = saved_model_lib.export_saved_model(info, work / "saved_model", overwrite=True)
+    sm_dir = saved_model.export_saved_model(info, work / "saved_model", overwrite=True)
     loaded = tf.saved_model.load(str(sm_dir))
     sm_float = np.concatenate(
         [loaded.signatures["embed"](images=tf.constant(eval_faces[i : i + 64]))["embeddings"].numpy()
@@ -306,15 +287,15 @@ def run(config: ParityConfig) -> dict[str, Any]:
     sm_row["cosine"] = cosine_stats(reference, codes.dequantize(sm_codes))
     sm_row["bytes_per_face"] = int(sm_codes.shape[1] * sm_codes.itemsize)
     if config.lfw:
-        keras_row["lfw"] = lfw_scores(keras_lfw, keys, view2, devtrain)
+        keras_row["lfw"] = lfw_scores(keras_lfw, view2, devtrain, rows)
         sm_row["lfw"] = lfw_scores(
-            codes.dequantize(codes.quantize(keras_lfw)), keys, view2, devtrain
+            codes.dequantize(codes.quantize(keras_lfw)), view2, devtrain, rows
         )
     keras_row["cosine"] = cosine_stats(reference, reference)
 
     flatbuffers = {
-        q: tflite_lib.convert(info, q, calib if q == "int8" else None, "uint8")
-        for q in tflite_lib.QUANTIZATIONS
+        q: tflite.convert(info, q, calib if q == "int8" else None, "uint8")
+        for q in tflite.QUANTIZATIONS
     }
     latency = {
         str(n): litert.latency_ms(flatbuffers, n, runs=config.latency_runs) for n in config.threads
@@ -324,18 +305,20 @@ def run(config: ParityConfig) -> dict[str, Any]:
         "input_size": list(info.input_size),
         "embedding_dim": info.embedding_dim,
         "align_template": info.align_template,
-        "crop_method": method,
+        "pipeline": settings,
         "faces": {
             "source": faces.CELEBA_ALIGNED,
             "evaluation": len(eval_faces),
+            "evaluation_no_face": len(eval_missed),
             "calibration": len(calib),
+            "calibration_no_face_left_out": len(calib_missed),
             "disjoint": True,
         },
         "lfw": (
             {
                 "pairs": "pairs.txt (view 2), 10 folds",
-                "images": len(keys),
-                "no_face_detected_box_crop": lfw_fallbacks if method == "align" else None,
+                "images": len(lfw_paths),
+                "no_face_whole_image": lfw_missed,
                 "distance": "squared L2 of L2-normalised embeddings",
                 "threshold": "DevTrain (view 1) best accuracy",
             }
@@ -373,16 +356,16 @@ def run(config: ParityConfig) -> dict[str, Any]:
         if config.lfw:
             digest = hashlib.sha256(flatbuffer).hexdigest()[:12]
             vectors = cached(
-                work / f"lfw_{quantization}_{method}_{digest}.npy",
+                work / f"lfw_{quantization}_{tag}_{digest}.npy",
                 lambda q=quantization: chunked(embedders[q].embed, chips, f"LFW {q}"),
             )
-            row["lfw"] = lfw_scores(vectors, keys, view2, devtrain)
+            row["lfw"] = lfw_scores(vectors, view2, devtrain, rows)
             thr = row["lfw"]["devtrain_threshold"]
             note = (
                 f"best accuracy on LFW view-1 DevTrain ({row['lfw']['devtrain_accuracy']:.2f}%), "
-                f"crops by {method!r}"
+                f"faces by {pipeline!r}"
             )
-        _, side = tflite_lib.write_with_sidecar(
+        _, side = tflite.write_with_sidecar(
             flatbuffer, row["file"], info, quantization, threshold=thr, threshold_note=note
         )
         row["sidecar"] = str(side)

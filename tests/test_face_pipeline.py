@@ -1,0 +1,142 @@
+"""FacePipeline: face choice, crops, flip test-time augmentation, chunking, template warps.
+
+References are independent of the pipeline: the face-choice rule written out in numpy,
+crops cut by hand from the detector's landmarks with ``umeyama`` + ``warp``, and the
+flip average computed from the bare ``Embedder``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import facenet_tf
+from facenet_tf.align import Face, align, get_template, order_faces, select_faces
+from facenet_tf.align.detector import default_detector
+from facenet_tf.align.transform import umeyama, warp
+from facenet_tf.errors import InvalidInputError
+from facenet_tf.face_pipeline import FacePipeline, describe
+from facenet_tf.io.images import read_image
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "faces"
+FILES = sorted(str(p) for p in EXAMPLES.glob("*/*.jpg"))
+
+
+def _face(x1, y1, x2, y2, score=0.99) -> Face:
+    return Face((x1, y1, x2, y2), score, np.zeros((5, 2)))
+
+
+# --- face choice ----------------------------------------------------------------------
+
+
+def _center_weighted_reference(faces, shape):
+    """FaceNet's reference alignment script: argmax(area - 2 * squared centre offset)."""
+    det = np.array([f.box for f in faces])
+    area = (det[:, 2] - det[:, 0]) * (det[:, 3] - det[:, 1])
+    centre = (np.array(shape[:2]) - 1) / 2.0
+    offsets = np.stack(
+        [(det[:, 0] + det[:, 2]) / 2 - centre[1], (det[:, 1] + det[:, 3]) / 2 - centre[0]]
+    )
+    return int(np.argmax(area - 2.0 * np.sum(offsets**2, axis=0)))
+
+
+def test_center_weighted_matches_the_reference_rule():
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        n = int(rng.integers(2, 6))
+        xy = rng.uniform(0, 400, size=(n, 2))
+        side = rng.uniform(10, 120, size=n)
+        faces = [_face(x, y, x + s, y + s) for (x, y), s in zip(xy, side, strict=True)]
+        shape = (int(rng.integers(200, 600)), int(rng.integers(200, 600)), 3)
+        chosen = select_faces(faces, shape, "center_weighted")[0]
+        assert chosen is faces[_center_weighted_reference(faces, shape)]
+
+
+def test_center_weighted_prefers_a_central_face_over_a_slightly_larger_corner_face():
+    shape = (250, 250, 3)
+    central = _face(95, 95, 155, 155)  # 60 px, centred
+    corner = _face(0, 0, 64, 64)  # 64 px, far from the centre
+    assert select_faces([corner, central], shape, "largest")[0] is corner
+    assert select_faces([corner, central], shape, "center_weighted")[0] is central
+
+
+def test_order_faces_puts_the_chosen_face_first_then_by_score():
+    shape = (250, 250, 3)
+    faces = [
+        _face(0, 0, 30, 30, 0.99),
+        _face(100, 100, 160, 160, 0.95),
+        _face(200, 0, 240, 40, 0.9),
+    ]
+    ordered = order_faces(faces, shape, "center_weighted")
+    assert ordered[0] is faces[1] and ordered[1:] == [faces[0], faces[2]]
+
+
+def test_unknown_face_policy_is_refused():
+    with pytest.raises(InvalidInputError, match="face must be one of"):
+        FacePipeline("dlib_resnet_v1", face="all")
+
+
+# --- crops and vectors on real photos ---------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def plain() -> FacePipeline:
+    return FacePipeline("dlib_resnet_v1", flip=False)
+
+
+def test_crops_are_the_chosen_faces_aligned_to_the_model_template(plain):
+    template = get_template("dlib_150")
+    paths = FILES[:4]
+    crops = plain.crops(paths)
+    assert crops.pixels.shape == (4, 150, 150, 3) and not crops.no_face.any()
+    for path, got in zip(paths, crops.pixels, strict=True):
+        image = read_image(path)
+        faces = default_detector().detect_faces([image])[0]
+        face = faces[_center_weighted_reference(faces, image.shape)]
+        want = warp(image, umeyama(face.landmarks, template.scaled(150)), 150)
+        np.testing.assert_array_equal(got, want.astype(np.float32))
+
+
+def test_flip_is_the_unit_mean_of_crop_and_mirror(plain):
+    flipped = FacePipeline(plain.embedder, flip=True)
+    pixels = plain.crops(FILES[:3]).pixels
+    a = plain.embedder.embed_pixels(pixels)
+    b = plain.embedder.embed_pixels(np.ascontiguousarray(pixels[:, :, ::-1]))
+    want = (a + b) / np.linalg.norm(a + b, axis=1, keepdims=True)
+    np.testing.assert_allclose(flipped.embed(FILES[:3]), want, atol=1e-6)
+    np.testing.assert_allclose(plain.embed(FILES[:3]), a, atol=1e-6)
+
+
+def test_embed_defaults_are_the_pipeline_defaults():
+    got = facenet_tf.embed(FILES[:3])
+    want = FacePipeline().embed(FILES[:3])
+    np.testing.assert_array_equal(got, want)
+    settings = describe(FacePipeline())
+    assert settings["face"] == "center_weighted" and settings["flip"] is True
+
+
+def test_chunks_do_not_change_the_result(plain):
+    small = FacePipeline(plain.embedder, flip=False, chunk_size=3, batch_size=2)
+    np.testing.assert_array_equal(small.embed(FILES[:7]), plain.embed(FILES[:7]))
+
+
+def test_embed_faces_face_zero_is_what_embed_uses(plain):
+    faces = plain.embed_faces(FILES[:5])
+    assert [len(f) >= 1 for f in faces] == [True] * 5
+    first = np.stack([f[0].embedding for f in faces])
+    np.testing.assert_allclose(first, plain.embed(FILES[:5]), atol=1e-6)
+    assert all(f.face_index == k for fs in faces for k, f in enumerate(fs))
+
+
+def test_crops_of_another_template_are_warped_onto_the_model_template(plain):
+    # facenet_160 crops of the photos, re-warped to dlib_150 by the pipeline, land close to
+    # the dlib_150 crops cut from the photos directly (two bilinear resamplings apart).
+    direct = plain.crops(FILES[:4]).pixels
+    facenet_crops = [align(p, template="facenet_160")[0] for p in FILES[:4]]
+    rewarped = plain.crops(facenet_crops, aligned=True, source_template="facenet_160").pixels
+    assert np.median(np.abs(rewarped - direct)) < 6.0
+    vectors_direct = plain.embed_crops(direct)
+    vectors_rewarped = plain.embed_crops(rewarped)
+    assert np.min(np.sum(vectors_direct * vectors_rewarped, axis=1)) > 0.97

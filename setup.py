@@ -10,6 +10,8 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     license="Apache-2.0",
+    # LICENSE: the code's terms; NOTICE: attribution and the third-party weights' terms.
+    license_files=["LICENSE", "NOTICE"],
     python_requires=">=3.11",
     packages=find_packages(include=["facenet_tf", "facenet_tf.*"]),
     package_data={"facenet_tf": ["py.typed", "pretrained/*.json", "align/*.json"]},

@@ -22,7 +22,34 @@ class ImageTooLargeError(ImageReadError):
 
 
 class NoFaceError(InvalidInputError):
-    """No face was found in an image where one was required."""
+    """No face was found in an image where one was required.
+
+    Attributes:
+        names: the images without a face (file paths, or ``images[i]`` for arrays).
+    """
+
+    def __init__(self, message: str, names: tuple[str, ...] = ()):
+        super().__init__(message)
+        self.names = tuple(names)
+
+
+class UntrainedModelError(InvalidInputError):
+    """A model without trained weights was asked to embed faces (its vectors would be
+    meaningless); pass ``allow_untrained=True`` to use it anyway."""
+
+
+class TemplateMismatchError(InvalidInputError):
+    """Aligned crops were made with another alignment template than the model expects.
+
+    Attributes:
+        expected: the model's template.
+        mismatched: (file, recorded template) of every offending crop.
+    """
+
+    def __init__(self, message: str, expected: str = "", mismatched: tuple = ()):
+        super().__init__(message)
+        self.expected = expected
+        self.mismatched = tuple(mismatched)
 
 
 class ModelNotFoundError(FaceNetError, KeyError):

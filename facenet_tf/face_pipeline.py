@@ -19,9 +19,10 @@ import warnings
 from collections.abc import Iterator
 from typing import Any
 
-import keras
+import cv2
 import numpy as np
 
+from facenet_tf.align.detector import Face
 from facenet_tf.align.face_align import (
     DEFAULT_POLICY,
     ONE_FACE_POLICIES,
@@ -33,19 +34,34 @@ from facenet_tf.align.templates import get_template
 from facenet_tf.align.transform import warp
 from facenet_tf.distances import l2_normalize
 from facenet_tf.errors import InvalidInputError, NoFaceError
-from facenet_tf.io.inputs import as_image_list, load_rgb, resize_to
+from facenet_tf.io.inputs import as_image_list, load_rgb, load_rgb_uint8, resize_to
 
-# What happens to a raw photo with no detectable face.
-NO_FACE_POLICIES = ("whole_image", "raise", "nan")
-DEFAULT_NO_FACE = "whole_image"
+# What happens to a raw photo with no detectable face. The default never produces a
+# vector for a face that was not found: "raise" names the photos; "nan" marks their rows
+# (and warns naming them) so batch jobs go on; "whole_image" is the opt-in fallback.
+NO_FACE_POLICIES = ("raise", "nan", "whole_image")
+DEFAULT_NO_FACE = "raise"
+# Photos whose longer side exceeds this are detected on a copy scaled down to it (area
+# filter); landmarks are mapped back and the crop is cut from the full-resolution photo.
+# Faces under about 20 px at that scale (100 px in a 10,000 px photo) are then missed.
+MAX_DETECTION_SIDE = 2048
+# Decoded pixels held at a time (besides the photo being decoded): bounds memory when
+# photos are large, whatever chunk_size says.
+CHUNK_PIXELS = 64_000_000
 # Flip test-time augmentation is on by default: on LFW view-1 DevTrain it raises the
 # default model's accuracy (see docs/models/dlib_resnet_v1.md) for one extra forward
 # pass of the crop, a small share of the detection cost.
 DEFAULT_FLIP = True
 
 
+class TemplateUnknownWarning(UserWarning):
+    """Aligned crop files record no alignment template, so whether they fit the model
+    cannot be checked (the message names them)."""
+
+
 class FaceNotFoundWarning(UserWarning):
-    """Some raw photos had no detectable face; they were embedded as whole images."""
+    """Some raw photos had no detectable face (the message names them); their rows are NaN
+    (``on_no_face="nan"``) or whole-image vectors (``on_no_face="whole_image"``)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,14 +112,16 @@ class FacePipeline:
             minus twice the squared distance of its centre from the image centre),
             "largest" or "most_central". ``embed_faces`` embeds every face.
         flip: average each embedding with that of the mirrored crop (renormalised).
-        on_no_face: for a raw photo with no detectable face: "whole_image" (embed the
-            resized photo and warn naming it), "raise" (``NoFaceError`` naming the
-            photos) or "nan" (a row of NaN).
+        on_no_face: for a raw photo with no detectable face: "raise" (default:
+            ``NoFaceError`` naming the photos), "nan" (a row of NaN and a warning naming
+            the photos) or "whole_image" (embed the resized photo and warn naming it).
         template: alignment template of the model's crops; default the model's own
             (required for an unregistered model).
         batch_size: crops per forward pass.
         chunk_size: photos decoded and detected at a time (bounds memory).
         detector: an ``MTCNNDetector``; default the shared one.
+        allow_untrained: accept a registered architecture without trained weights by
+            name (``facenet_tf.inference.get_embedder``).
     """
 
     def __init__(
@@ -115,8 +133,9 @@ class FacePipeline:
         on_no_face: str = DEFAULT_NO_FACE,
         template: str | None = None,
         batch_size: int = 64,
-        chunk_size: int = 256,
+        chunk_size: int = 64,
         detector: Any = None,
+        allow_untrained: bool = False,
     ):
         from facenet_tf.inference import get_embedder
 
@@ -134,7 +153,7 @@ class FacePipeline:
                 raise InvalidInputError(f"{arg} must be a positive int, got {value!r}")
         if not isinstance(flip, bool):
             raise InvalidInputError(f"flip must be True or False, got {flip!r}")
-        self.embedder = get_embedder(model)
+        self.embedder = get_embedder(model, allow_untrained=allow_untrained)
         self.spec = self.embedder.spec
         self.template = template or self.spec.template
         if self.template is not None:
@@ -169,9 +188,25 @@ class FacePipeline:
         crop = crop_face(image, face, self.template, image_size=side)
         return resize_to(crop.astype(np.float32), self.spec.input_size)
 
-    def _detect(self, rgb: list[np.ndarray]) -> tuple[list[np.ndarray], list[list]]:
-        uint8 = [np.clip(img + 0.5, 0, 255).astype(np.uint8) for img in rgb]
-        return uint8, self.detector.detect_faces(uint8)
+    def _detect(self, images: list[np.ndarray]) -> list[list]:
+        """Faces of uint8 photos, in full-resolution pixels (large photos are detected on
+        a copy whose longer side is ``MAX_DETECTION_SIDE``)."""
+        small, scales = [], []
+        for img in images:
+            scale = MAX_DETECTION_SIDE / max(img.shape[:2])
+            if scale < 1.0:
+                h, w = img.shape[:2]
+                size = (max(1, round(w * scale)), max(1, round(h * scale)))
+                small.append(cv2.resize(img, size, interpolation=cv2.INTER_AREA))
+                scales.append((w / size[0], h / size[1]))
+            else:
+                small.append(img)
+                scales.append(None)
+        found = self.detector.detect_faces(small)
+        return [
+            faces if s is None else [_rescale(f, *s) for f in faces]
+            for faces, s in zip(found, scales, strict=True)
+        ]
 
     def crops(
         self,
@@ -197,7 +232,10 @@ class FacePipeline:
             ``Crops`` in input order.
         """
         items = self._named_items(images, names)
-        rgb = [load_rgb(name, item) for name, item in items]
+        if aligned:
+            self._check_templates(items, source_template)
+        load = load_rgb if aligned else load_rgb_uint8
+        rgb = [load(name, item) for name, item in items]
         return self._crops([name for name, _ in items], rgb, aligned, source_template)
 
     def _crops(
@@ -207,6 +245,7 @@ class FacePipeline:
         aligned: bool,
         source_template: str | None,
     ) -> Crops:
+        """``rgb``: float32 aligned crops, or uint8 photos when not ``aligned``."""
         size = self.spec.input_size
         no_face = np.zeros(len(rgb), bool)
         if aligned:
@@ -217,15 +256,15 @@ class FacePipeline:
                 ]
             pixels = [resize_to(img, size) for img in rgb]
         else:
-            uint8, found = self._detect(rgb)
+            found = self._detect(rgb)
             pixels = []
-            for i, (img, faces) in enumerate(zip(uint8, found, strict=True)):
+            for i, (img, faces) in enumerate(zip(rgb, found, strict=True)):
                 if faces:
                     face = order_faces(faces, img.shape, self.face)[0]
                     pixels.append(self._face_crop(img, face))
                 else:
                     no_face[i] = True
-                    pixels.append(resize_to(rgb[i], size))
+                    pixels.append(resize_to(img.astype(np.float32), size))
             self._report_no_face(names, no_face)
         stacked = (
             np.stack(pixels).astype(np.float32) if pixels else np.zeros((0, *size, 3), np.float32)
@@ -239,7 +278,10 @@ class FacePipeline:
             raise InvalidInputError(
                 f"{name}: aligned crops must be square to change template, got {w}x{h}"
             )
-        side = get_template(self.template).size
+        # Straight to the model's input where it is square (one resampling, as a face
+        # crop would be cut), else to the template's side and then resized.
+        height, width = self.spec.input_size
+        side = height if height == width else get_template(self.template).size
         matrix = template_to_template(source_template, h, self.template, side)
         return warp(image, matrix, side)
 
@@ -253,14 +295,16 @@ class FacePipeline:
         if self.on_no_face == "raise":
             raise NoFaceError(
                 f"no face found in {len(missing)} image(s): {listed}. Pass aligned=True for "
-                "pre-aligned crops, or on_no_face='whole_image' or 'nan'."
+                "pre-aligned crops, on_no_face='nan' to mark them with NaN rows and go on, "
+                "or on_no_face='whole_image' to embed the whole photos.",
+                names=tuple(missing),
             )
-        if self.on_no_face == "whole_image":
-            warnings.warn(
-                f"no face found in {len(missing)} image(s) ({listed}); embedded the whole image",
-                FaceNotFoundWarning,
-                stacklevel=4,
-            )
+        what = "their rows are NaN" if self.on_no_face == "nan" else "embedded the whole image"
+        warnings.warn(
+            f"no face found in {len(missing)} image(s) ({listed}); {what}",
+            FaceNotFoundWarning,
+            stacklevel=4,
+        )
 
     # --- crops -> vectors -----------------------------------------------------------
 
@@ -285,14 +329,57 @@ class FacePipeline:
             raise InvalidInputError(f"names: {len(names)} names for {len(items)} images")
         return [(str(n), item) for n, (_, item) in zip(names, items, strict=True)]
 
+    def _check_templates(self, items: list[tuple[str, Any]], source_template: str | None) -> None:
+        """Aligned crop files must record the template they are taken for (the model's, or
+        ``source_template``); a file recording another raises ``TemplateMismatchError``,
+        files recording none are named in a ``TemplateUnknownWarning``. Arrays carry no
+        record: their template is the caller's responsibility."""
+        from facenet_tf.align.provenance import check_templates
+
+        expected = source_template or self.template
+        paths = [item for _, item in items if isinstance(item, str | os.PathLike)]
+        if not paths or expected is None:
+            return
+        unknown = check_templates(paths, expected)
+        if unknown:
+            listed = ", ".join(unknown[:10]) + (
+                f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""
+            )
+            warnings.warn(
+                f"{len(unknown)} aligned crop file(s) record no alignment template, so they "
+                f"cannot be checked against {expected!r}: {listed} (crops written by "
+                "facenet-tf align record it)",
+                TemplateUnknownWarning,
+                stacklevel=4,
+            )
+
     def _chunks(
-        self, images: Any, names: list[str] | None
+        self,
+        images: Any,
+        names: list[str] | None,
+        aligned: bool,
+        source_template: str | None = None,
     ) -> Iterator[tuple[list[str], list[np.ndarray]]]:
-        """(names, float32 RGB images) in chunks of ``chunk_size``: bounded memory."""
+        """(names, images) in chunks of at most ``chunk_size`` photos and about
+        ``CHUNK_PIXELS`` pixels: memory stays bounded however many photos come. Images
+        are uint8 photos, or float32 crops when ``aligned``."""
+        load = load_rgb if aligned else load_rgb_uint8
         items = self._named_items(images, names)
-        for start in range(0, len(items), self.chunk_size):
-            part = items[start : start + self.chunk_size]
-            yield [n for n, _ in part], [load_rgb(n, item) for n, item in part]
+        if aligned:
+            self._check_templates(items, source_template)
+        chunk_names: list[str] = []
+        chunk: list[np.ndarray] = []
+        pixels = 0
+        for name, item in items:
+            image = load(name, item)
+            chunk_names.append(name)
+            chunk.append(image)
+            pixels += image.shape[0] * image.shape[1]
+            if len(chunk) >= self.chunk_size or pixels >= CHUNK_PIXELS:
+                yield chunk_names, chunk
+                chunk_names, chunk, pixels = [], [], 0
+        if chunk:
+            yield chunk_names, chunk
 
     def embed(
         self,
@@ -309,7 +396,7 @@ class FacePipeline:
             ``on_no_face="nan"``).
         """
         out = []
-        for chunk_names, rgb in self._chunks(images, names):
+        for chunk_names, rgb in self._chunks(images, names, aligned, source_template):
             crops = self._crops(chunk_names, rgb, aligned, source_template)
             vectors = self.embed_crops(crops.pixels)
             if self.on_no_face == "nan" and crops.no_face.any():
@@ -325,13 +412,13 @@ class FacePipeline:
             face ``embed`` uses for that photo, the others follow by decreasing score.
         """
         result: list[list[FaceEmbedding]] = []
-        for names, rgb in self._chunks(images, None):
-            uint8, found = self._detect(rgb)
+        for names, rgb in self._chunks(images, None, aligned=False):
+            found = self._detect(rgb)
             faces = [
-                order_faces(f, img.shape, self.face) for img, f in zip(uint8, found, strict=True)
+                order_faces(f, img.shape, self.face) for img, f in zip(rgb, found, strict=True)
             ]
             flat = [(i, k, f) for i, fs in enumerate(faces) for k, f in enumerate(fs)]
-            pixels = [self._face_crop(uint8[i], f) for i, _, f in flat]
+            pixels = [self._face_crop(rgb[i], f) for i, _, f in flat]
             vectors = (
                 self.embed_crops(np.stack(pixels))
                 if pixels
@@ -354,15 +441,18 @@ class FacePipeline:
         )
 
 
-def pipeline_for(
-    model: str | os.PathLike | keras.Model | None = None, **options: Any
-) -> FacePipeline:
-    """A ``FacePipeline`` for ``model`` with ``options`` (see ``FacePipeline``)."""
-    if isinstance(model, FacePipeline):
-        if options:
-            raise InvalidInputError("pass options when building the FacePipeline, not with it")
-        return model
-    return FacePipeline(model, **options)
+def _rescale(face: Face, sx: float, sy: float) -> Face:
+    """A detection on a scaled copy, in the original photo's pixels."""
+    x1, y1, x2, y2 = face.box
+    # Pixel centres: copy pixel u covers original pixels around (u + 0.5) * s - 0.5.
+    points = (face.landmarks + 0.5) * np.array([sx, sy]) - 0.5
+    box = (
+        (x1 + 0.5) * sx - 0.5,
+        (y1 + 0.5) * sy - 0.5,
+        (x2 + 0.5) * sx - 0.5,
+        (y2 + 0.5) * sy - 0.5,
+    )
+    return Face(box, face.score, points)
 
 
 def describe(pipeline: FacePipeline) -> dict[str, Any]:

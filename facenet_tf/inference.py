@@ -20,7 +20,7 @@ import tensorflow as tf
 
 from facenet_tf.align.face_align import DEFAULT_POLICY
 from facenet_tf.distances import distance as distance  # public: facenet_tf.distance
-from facenet_tf.errors import InvalidInputTypeError, ModelNotFoundError
+from facenet_tf.errors import InvalidInputTypeError, ModelNotFoundError, UntrainedModelError
 from facenet_tf.face_pipeline import DEFAULT_FLIP, DEFAULT_NO_FACE, FacePipeline
 from facenet_tf.models.registry import default_model_name
 from facenet_tf.models.spec import ModelSpec, model_spec, spec_of
@@ -89,8 +89,25 @@ def load_model(name_or_path: str | os.PathLike) -> keras.Model:
     return create_model(text, pretrained=model_spec(text).pretrained_weights)
 
 
-def get_embedder(model: str | os.PathLike | keras.Model | Embedder | None = None) -> Embedder:
-    """The cached ``Embedder`` for a model name, ``.keras`` path or Keras model."""
+def get_embedder(
+    model: str | os.PathLike | keras.Model | Embedder | None = None,
+    *,
+    allow_untrained: bool = False,
+) -> Embedder:
+    """The cached ``Embedder`` for a model name, ``.keras`` path or Keras model.
+
+    Args:
+        model: registered name, ``.keras`` path, Keras model or ``Embedder``; None is the
+            default model.
+        allow_untrained: accept the name of a registered architecture that ships
+            without trained weights (its random weights give meaningless vectors; useful
+            only for tests and speed measurements). Keras models and ``.keras`` files are
+            the caller's own and always accepted.
+
+    Raises:
+        UntrainedModelError: an untrained registered model by name, without
+            ``allow_untrained``.
+    """
     if isinstance(model, Embedder):
         return model
     if isinstance(model, keras.Model):
@@ -98,6 +115,14 @@ def get_embedder(model: str | os.PathLike | keras.Model | Embedder | None = None
     key = os.fspath(model) if model is not None else default_model_name()
     if not isinstance(key, str):
         raise InvalidInputTypeError(f"model: expected a name, path or keras.Model, got {model!r}")
+    if not allow_untrained and not key.endswith(".keras") and not Path(key).exists():
+        spec = model_spec(key)
+        if not spec.pretrained_weights:
+            raise UntrainedModelError(
+                f"model {key!r} ships without trained weights, so its vectors would not "
+                "measure identity; train it (facenet-tf train) and pass the .keras file, or "
+                "pass allow_untrained=True to use the random weights anyway"
+            )
     with _CACHE_LOCK:
         if key not in _CACHE:
             _CACHE[key] = Embedder(load_model(key))
@@ -112,6 +137,7 @@ def embed(
     on_no_face: str = DEFAULT_NO_FACE,
     face: str = DEFAULT_POLICY,
     flip: bool = DEFAULT_FLIP,
+    allow_untrained: bool = False,
 ) -> np.ndarray:
     """Embeds faces as L2-normalised vectors, one per input image.
 
@@ -126,14 +152,18 @@ def embed(
         aligned: True when the images are already face crops aligned to the model's
             template: they are only resized to the model's input. False (default)
             detects the faces of raw photos and aligns the one ``face`` picks.
-        on_no_face: for raw photos with no detectable face: "whole_image" (default:
-            embed the resized whole image and emit a ``FaceNotFoundWarning`` naming
-            them), "raise" (``NoFaceError``) or "nan" (a row of NaN).
+        on_no_face: for raw photos with no detectable face: "raise" (default:
+            ``NoFaceError`` naming the photos, with ``.names``), "nan" (a row of NaN,
+            which ``verify``, ``identify`` and ``cluster`` refuse, and a
+            ``FaceNotFoundWarning`` naming the photos: for batch jobs that go on) or
+            "whole_image" (embed the resized whole photo and warn naming it).
         face: which face of a photo: "center_weighted" (default: the largest face
             unless a smaller one is much nearer the image centre), "largest" or
             "most_central". ``FacePipeline.embed_faces`` embeds every face.
         flip: horizontal-flip test-time augmentation (default on): the unit mean of the
             vectors of the crop and of its mirror image.
+        allow_untrained: accept a registered architecture without trained weights by
+            name (see ``get_embedder``).
 
     Returns:
         float32 [N, D] unit vectors, one row per input image, in input order.
@@ -142,6 +172,10 @@ def embed(
         InvalidInputError / InvalidInputTypeError / ImageReadError: naming the bad item.
     """
     pipeline = FacePipeline(
-        get_embedder(model), face=face, flip=flip, on_no_face=on_no_face, batch_size=batch_size
+        get_embedder(model, allow_untrained=allow_untrained),
+        face=face,
+        flip=flip,
+        on_no_face=on_no_face,
+        batch_size=batch_size,
     )
     return pipeline.embed(images, aligned=aligned)

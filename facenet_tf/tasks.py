@@ -17,6 +17,10 @@ from facenet_tf.eval.clustering import cluster_embeddings
 from facenet_tf.inference import embed, get_embedder
 
 UNKNOWN = "unknown"
+# Rows of an array taken as embeddings must have unit length within this (float32
+# arithmetic of a D = 128 unit vector is good to ~1e-6; stored and reloaded vectors,
+# e.g. CSV with 6 digits, to ~1e-5).
+UNIT_NORM_TOLERANCE = 1e-3
 
 
 @cache
@@ -25,27 +29,53 @@ def _thresholds() -> dict[str, float]:
     return {k: float(v["threshold"]) for k, v in json.loads(text).items()}
 
 
-def default_threshold(model: str | os.PathLike | keras.Model | None = None) -> float:
+def default_threshold(
+    model: str | os.PathLike | keras.Model | None = None, *, allow_untrained: bool = False
+) -> float:
     """The squared-L2 threshold calibrated for ``model`` on LFW view-1 DevTrain pairs.
 
     Falls back to the paper's 1.242 for models that have not been calibrated.
     """
-    return _thresholds().get(get_embedder(model).name, PAPER_THRESHOLD)
+    name = get_embedder(model, allow_untrained=allow_untrained).name
+    return _thresholds().get(name, PAPER_THRESHOLD)
 
 
-def _as_embeddings(x: Any, model, aligned: bool, name: str) -> np.ndarray:
-    """Float arrays of rank 1 or 2 whose last axis is D are embeddings; anything else images."""
-    embedder = get_embedder(model)
-    if isinstance(x, np.ndarray) and np.issubdtype(x.dtype, np.floating):
-        if x.ndim == 1 or (x.ndim == 2 and x.shape[-1] == embedder.embedding_dim):
-            vectors = np.atleast_2d(x).astype(np.float32)
-            if vectors.shape[-1] != embedder.embedding_dim:
-                raise InvalidInputError(
-                    f"{name}: embedding of size {vectors.shape[-1]}, model {embedder.name!r} "
-                    f"makes {embedder.embedding_dim}"
-                )
+def _as_embeddings(
+    x: Any, model, aligned: bool, name: str, allow_untrained: bool = False
+) -> np.ndarray:
+    """Embeddings of ``x``, by one explicit rule.
+
+    A float array of rank 1 or 2 whose last axis is the model's D is taken as embeddings
+    when every row has unit length (``UNIT_NORM_TOLERANCE``); with D columns but rows
+    of another length it is ambiguous (a D-pixel-wide image, or vectors that were never
+    normalised) and refused. Anything else (paths, integer arrays, other shapes, lists)
+    is images for ``facenet_tf.embed``.
+    """
+    embedder = get_embedder(model, allow_untrained=allow_untrained)
+    dim = embedder.embedding_dim
+    if isinstance(x, np.ndarray) and np.issubdtype(x.dtype, np.floating) and x.ndim in (1, 2):
+        vectors = np.atleast_2d(x).astype(np.float32)
+        if x.ndim == 1 and vectors.shape[-1] != dim:
+            raise InvalidInputError(
+                f"{name}: a vector of size {vectors.shape[-1]}, model {embedder.name!r} makes "
+                f"{dim}; pass an image as [H, W, C] or inside a list"
+            )
+        if vectors.shape[-1] == dim:
             if not np.isfinite(vectors).all():
-                raise InvalidInputError(f"{name}: embeddings contain NaN or infinite values")
+                raise InvalidInputError(
+                    f"{name}: embeddings contain NaN or infinite values (NaN rows mark "
+                    "photos without a face)"
+                )
+            norms = np.linalg.norm(vectors, axis=1)
+            off = np.flatnonzero(np.abs(norms - 1.0) > UNIT_NORM_TOLERANCE)
+            if off.size:
+                raise InvalidInputError(
+                    f"{name}: float array {x.shape} has the model's width {dim} but "
+                    f"{off.size} row(s) are not unit vectors (e.g. row {off[0]}: norm "
+                    f"{norms[off[0]]:.4g}), so it is neither clearly embeddings nor clearly an "
+                    "image: L2-normalise vectors (facenet_tf.distances.l2_normalize), or pass "
+                    "an image as [H, W, C], as uint8, or inside a list"
+                )
             return vectors
     return embed(x, model=embedder, aligned=aligned)
 
@@ -56,28 +86,30 @@ def verify(
     threshold: float | None = None,
     model: str | os.PathLike | keras.Model | None = None,
     aligned: bool = False,
+    allow_untrained: bool = False,
 ) -> tuple[bool, float]:
     """Decides whether two faces show the same person.
 
     Args:
-        a: one face: an image path, an image array, or an embedding [D].
+        a: one face: an image path, an image array, or a unit-length embedding [D].
         b: the other face, likewise.
         threshold: squared-L2 decision threshold; None uses ``default_threshold(model)``.
-        model: as in ``embed``.
-        aligned: as in ``embed`` (for image inputs).
+        model, aligned, allow_untrained: as in ``embed``.
 
     Returns:
         (same, distance): ``distance <= threshold`` and the squared L2 distance between
         the L2-normalised embeddings (``facenet_tf.distances.pair_distances``, as the
         evaluation computes it).
     """
-    ea = _as_embeddings(a, model, aligned, "a")
-    eb = _as_embeddings(b, model, aligned, "b")
+    ea = _as_embeddings(a, model, aligned, "a", allow_untrained)
+    eb = _as_embeddings(b, model, aligned, "b", allow_untrained)
     if len(ea) != 1 or len(eb) != 1:
         raise InvalidInputError(
             f"verify compares one face with one face; got {len(ea)} and {len(eb)}"
         )
-    t = default_threshold(model) if threshold is None else float(threshold)
+    if threshold is None:
+        threshold = default_threshold(model, allow_untrained=allow_untrained)
+    t = float(threshold)
     d = float(pair_distances(ea, eb, "squared_l2")[0])
     return d <= t, d
 
@@ -90,17 +122,18 @@ def identify(
     threshold: float | None = None,
     model: str | os.PathLike | keras.Model | None = None,
     aligned: bool = False,
+    allow_untrained: bool = False,
 ) -> list[dict]:
     """k-nearest-neighbour identification against a gallery, with an "unknown" answer.
 
     Args:
-        queries: images (as in ``embed``) or embeddings [Q, D].
+        queries: images (as in ``embed``) or unit-length embeddings [Q, D].
         gallery_embeddings: float [G, D].
         gallery_labels: G labels (any JSON-friendly values).
         k: neighbours returned per query.
         threshold: a nearest neighbour farther than this (squared L2 between the
             L2-normalised embeddings) gives "unknown"; None uses ``default_threshold(model)``.
-        model, aligned: as in ``embed``.
+        model, aligned, allow_untrained: as in ``embed``.
 
     Returns:
         One dict per query: ``label`` (the nearest gallery label, or "unknown"),
@@ -120,10 +153,12 @@ def identify(
         raise InvalidInputError("gallery_embeddings: contain NaN or infinite values")
     if not isinstance(k, int) or k < 1:
         raise InvalidInputError(f"k must be a positive int, got {k!r}")
-    q = _as_embeddings(queries, model, aligned, "queries")
+    q = _as_embeddings(queries, model, aligned, "queries", allow_untrained)
     if q.shape[-1] != gallery.shape[-1]:
         raise InvalidInputError(f"queries have D={q.shape[-1]}, gallery D={gallery.shape[-1]}")
-    t = default_threshold(model) if threshold is None else float(threshold)
+    if threshold is None:
+        threshold = default_threshold(model, allow_untrained=allow_untrained)
+    t = float(threshold)
     k = min(k, len(gallery))
     # The distance of the identification evaluation (facenet_tf.eval.identification).
     d = pairwise_distances(q, gallery, "squared_l2")
@@ -153,12 +188,15 @@ def cluster(
     min_samples: int = 2,
     model: str | os.PathLike | keras.Model | None = None,
     aligned: bool = False,
+    allow_untrained: bool = False,
 ) -> np.ndarray:
     """Groups faces by identity, with the evaluation's algorithm
     (``facenet_tf.eval.clustering.cluster_embeddings``): rows L2-normalised, squared L2.
 
     Args:
-        images_or_embeddings: images (as in ``embed``) or embeddings [N, D].
+        images_or_embeddings: images (as in ``embed``) or unit-length embeddings [N, D]
+            (a float array with D columns whose rows are not unit vectors is refused as
+            ambiguous).
         method: "agglomerative" (average linkage, as in the paper; merges while the
             linkage distance is below ``threshold``, or down to ``n_clusters``), "dbscan"
             (neighbours within ``threshold``; noise gets label -1) or "kmeans" (needs
@@ -168,21 +206,25 @@ def cluster(
         n_clusters: fixed number of clusters (agglomerative, where it replaces
             ``threshold``; kmeans).
         min_samples: DBSCAN's core-point size.
-        model, aligned: as in ``embed``.
+        model, aligned, allow_untrained: as in ``embed``.
 
     Returns:
         int64 [N] cluster labels (-1 = DBSCAN noise).
     """
     if method not in CLUSTER_METHODS:
         raise InvalidInputError(f"method must be one of {CLUSTER_METHODS}, got {method!r}")
-    x = _as_embeddings(images_or_embeddings, model, aligned, "images_or_embeddings")
+    x = _as_embeddings(
+        images_or_embeddings, model, aligned, "images_or_embeddings", allow_untrained
+    )
     if len(x) == 1:
         return np.zeros(1, dtype=np.int64)
     if method == "kmeans" or (method == "agglomerative" and n_clusters):
         if not n_clusters:
             raise InvalidInputError("method='kmeans' needs n_clusters")
         return cluster_embeddings(x, method, n_clusters=n_clusters)
-    t = default_threshold(model) if threshold is None else float(threshold)
+    if threshold is None:
+        threshold = default_threshold(model, allow_untrained=allow_untrained)
+    t = float(threshold)
     if method == "dbscan":
         return cluster_embeddings(x, "dbscan", eps=t, min_samples=min_samples)
     return cluster_embeddings(x, "agglomerative", distance_threshold=t)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -27,3 +28,32 @@ def shared_data() -> Path:
     if path is None:
         pytest.skip("../shared/data is not available")
     return path
+
+
+@pytest.fixture(autouse=True)
+def _forget_binary_flags():
+    """Binaries define absl flags when imported; after each test, drop the flags it
+    defined and unload the modules that defined them, so that another binary defining the
+    same flag names (``--output_dir``, ``--model``, ...) can be imported by a later test,
+    and a later test importing the same binary gets its flags again."""
+    from absl import flags
+
+    before = set(flags.FLAGS)
+    yield
+    added = set(flags.FLAGS) - before
+    if not added:
+        return
+    owners = {
+        module
+        for module, defined in flags.FLAGS.flags_by_module_dict().items()
+        if any(f.name in added for f in defined)
+    }
+    for name in added:
+        delattr(flags.FLAGS, name)
+    for module in owners:
+        if module in sys.modules and module.startswith(("facenet_tf.", "export.", "benchmarks.")):
+            del sys.modules[module]
+            # ``from package import module`` reuses the package attribute: drop it too.
+            parent, _, child = module.rpartition(".")
+            if parent in sys.modules and hasattr(sys.modules[parent], child):
+                delattr(sys.modules[parent], child)

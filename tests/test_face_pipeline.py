@@ -140,3 +140,97 @@ def test_crops_of_another_template_are_warped_onto_the_model_template(plain):
     vectors_direct = plain.embed_crops(direct)
     vectors_rewarped = plain.embed_crops(rewarped)
     assert np.min(np.sum(vectors_direct * vectors_rewarped, axis=1)) > 0.97
+
+
+# --- defaults that cannot give a plausible wrong answer --------------------------------
+
+
+def _gradient(path: Path) -> str:
+    import cv2
+
+    ramp = np.tile(np.linspace(0, 255, 120, dtype=np.uint8)[None, :, None], (90, 1, 3))
+    cv2.imwrite(str(path), ramp)
+    return str(path)
+
+
+def test_no_face_raises_by_default_naming_the_file(tmp_path):
+    from facenet_tf.errors import NoFaceError
+
+    blank = _gradient(tmp_path / "gradient.png")
+    with pytest.raises(NoFaceError, match="gradient.png") as err:
+        facenet_tf.embed([FILES[0], blank])
+    assert err.value.names == (blank,)
+
+
+def test_no_face_nan_marks_the_row_and_warns_naming_the_file(tmp_path):
+    blank = _gradient(tmp_path / "gradient.png")
+    with pytest.warns(facenet_tf.FaceNotFoundWarning, match="gradient.png"):
+        out = facenet_tf.embed([FILES[0], blank], on_no_face="nan")
+    assert np.isfinite(out[0]).all() and np.isnan(out[1]).all()
+    # The marker cannot pass for a face downstream.
+    with pytest.raises(InvalidInputError):
+        facenet_tf.verify(out[0], out[1])
+
+
+def test_untrained_models_are_refused_by_name_unless_allowed():
+    from facenet_tf.errors import UntrainedModelError
+
+    crops = np.zeros((2, 96, 96, 3), np.uint8)
+    with pytest.raises(UntrainedModelError, match="nn4"):
+        facenet_tf.embed(crops, model="nn4", aligned=True)
+    with pytest.raises(UntrainedModelError, match="nn4"):
+        facenet_tf.verify(crops[0], crops[1], model="nn4", aligned=True)
+    out = facenet_tf.embed(crops, model="nn4", aligned=True, allow_untrained=True)
+    assert out.shape == (2, 128)
+
+
+def test_large_photos_are_detected_on_a_copy_and_cropped_at_full_resolution(plain):
+    import cv2
+
+    from facenet_tf import face_pipeline
+
+    image = read_image(FILES[0])
+    big = cv2.resize(image, (2600, 2600), interpolation=cv2.INTER_CUBIC)  # > 2048: scaled
+    assert max(big.shape) > face_pipeline.MAX_DETECTION_SIDE
+    small_face = plain._detect([image])[0]
+    big_face = plain._detect([big])[0]
+    i = _center_weighted_reference(small_face, image.shape)
+    j = _center_weighted_reference(big_face, big.shape)
+    # Exactly the detections of the 2048-pixel copy, mapped by pixel centres.
+    copy = cv2.resize(big, (2048, 2048), interpolation=cv2.INTER_AREA)
+    ref = default_detector().detect_faces([copy])[0]
+    k = _center_weighted_reference(ref, copy.shape)
+    s = 2600 / 2048
+    np.testing.assert_allclose(big_face[j].landmarks, (ref[k].landmarks + 0.5) * s - 0.5)
+    np.testing.assert_allclose(big_face[j].box, (np.array(ref[k].box) + 0.5) * s - 0.5)
+    # And near the original photo's landmarks scaled by 10.4 (MTCNN at another scale:
+    # within 10% of the eye distance).
+    want = (small_face[i].landmarks + 0.5) * (2600 / 250) - 0.5
+    eyes = np.linalg.norm(want[0] - want[1])
+    assert np.abs(big_face[j].landmarks - want).max() < 0.10 * eyes
+    a, b = plain.embed([image, big])
+    assert float(a @ b) > 0.98
+
+
+def test_aligned_crop_files_must_record_the_models_template(plain, tmp_path):
+    import cv2
+
+    from facenet_tf.align.provenance import embed_template
+
+    crops = {t: align(FILES[0], template=t)[0] for t in ("facenet_160", "dlib_150")}
+    files = {}
+    for template, crop in crops.items():
+        encoded = cv2.imencode(".png", crop[..., ::-1])[1].tobytes()
+        files[template] = tmp_path / f"{template}.png"
+        files[template].write_bytes(embed_template(encoded, template))
+    plain_file = tmp_path / "unrecorded.png"
+    plain_file.write_bytes(cv2.imencode(".png", crops["dlib_150"][..., ::-1])[1].tobytes())
+
+    with pytest.raises(facenet_tf.TemplateMismatchError, match="facenet_160.png"):
+        plain.embed([str(files["facenet_160"])], aligned=True)
+    ok = plain.embed([str(files["dlib_150"])], aligned=True)
+    np.testing.assert_allclose(ok, plain.embed_crops(crops["dlib_150"][None]), atol=1e-6)
+    with pytest.warns(facenet_tf.TemplateUnknownWarning, match="unrecorded.png"):
+        plain.embed([str(plain_file)], aligned=True)
+    # Crops of another template are fine when the caller says which, to be re-warped.
+    plain.embed([str(files["facenet_160"])], aligned=True, source_template="facenet_160")

@@ -7,6 +7,7 @@ import pytest
 
 import facenet_tf
 from facenet_tf.distances import pairwise_distances
+from facenet_tf.errors import InvalidInputError
 from facenet_tf.eval.clustering import cluster_embeddings
 from facenet_tf.eval.identification import probe_ranks
 from facenet_tf.inference import Embedder
@@ -84,11 +85,12 @@ def test_cluster_separates_tight_identities(embedder, method):
 
 
 def _loose_groups(seed: int) -> np.ndarray:
-    """float32 [30, 8]: 5 loose groups of raw (not unit) rows, so that the normalisation
-    and the threshold's scale both matter."""
+    """float32 [30, 8]: 5 loose groups of unit rows (the public tasks take unit vectors;
+    a D-wide float array of other rows is refused as ambiguous), so that the threshold's
+    scale matters."""
     rng = np.random.default_rng(seed)
     x = np.repeat(rng.normal(size=(5, 8)), 6, axis=0) + 0.6 * rng.normal(size=(30, 8))
-    return (x * rng.uniform(0.5, 3.0, size=(30, 1))).astype(np.float32)
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
 
 
 @pytest.mark.parametrize(
@@ -127,3 +129,22 @@ def test_identify_uses_the_evaluation_distance(embedder):
         assert r["distance"] == d[i].min() and r["label"] == labels[int(np.argmin(d[i]))]
     ranks = probe_ranks(gallery, labels, queries, labels)
     assert [r["label"] == lab for r, lab in zip(res, labels, strict=True)] == list(ranks == 1)
+
+
+def test_a_float_image_with_the_models_width_is_never_taken_for_embeddings():
+    # [250, 128] float grayscale in [0, 1]: 128 columns like the default model's D, but
+    # its rows are not unit vectors, so it is refused as ambiguous instead of clustered
+    # as 250 faces.
+    import facenet_tf
+
+    rng = np.random.default_rng(0)
+    gray = rng.uniform(0, 1, (250, 128))
+    with pytest.raises(InvalidInputError, match="not unit vectors"):
+        facenet_tf.cluster(gray)
+    with pytest.raises(InvalidInputError, match="not unit vectors"):
+        facenet_tf.identify(gray, np.eye(128)[:3], ["a", "b", "c"])
+    # The same values as unit rows are embeddings; as a list they are an image.
+    unit = gray / np.linalg.norm(gray, axis=1, keepdims=True)
+    assert facenet_tf.cluster(unit).shape == (250,)
+    with pytest.raises(facenet_tf.NoFaceError):
+        facenet_tf.cluster([gray])

@@ -1,12 +1,14 @@
 r"""Aligns a face dataset tree: ``{identity}/{image}`` in, aligned crops out.
 
     python -m facenet_tf.align.align_dataset --input_dir=raw --output_dir=aligned \
-        --template=facenet_160 [--image_size=160] [--policy=largest] [--num_workers=0]
+        [--model=dlib_resnet_v1 | --template=dlib_150] [--policy=largest] [--num_workers=0]
 
     python -m facenet_tf.align.align_dataset --input_dir=raw --output_dir=tight \
         --template=margin --image_size=160 --margin=32
 
-Re-running skips finished outputs; every input is listed with its status and reason in
+The template defaults to the one ``--model`` (default: the default model) expects, so the
+crops fit that model; each crop records its template in the file. Re-running skips
+finished outputs; every input is listed with its status, reason and template in
 ``<output_dir>/align_manifest.csv``. See ``align_dataset_lib`` for the details.
 """
 
@@ -19,15 +21,20 @@ import sys
 from absl import app, flags
 
 from facenet_tf.align import align_dataset_lib as lib
-from facenet_tf.errors import InvalidInputError
+from facenet_tf.errors import InvalidInputError, ModelNotFoundError
+from facenet_tf.models.registry import default_model_name
 
 _INPUT = flags.DEFINE_string("input_dir", None, "Input tree of images.", required=True)
 _OUTPUT = flags.DEFINE_string("output_dir", None, "Output tree (created).", required=True)
+_MODEL = flags.DEFINE_string(
+    "model", None, "Embedding model the crops are for; default the default model."
+)
 _TEMPLATE = flags.DEFINE_enum(
     "template",
-    "facenet_160",
+    None,
     ["facenet_160", "dlib_150", "mobile_112", "margin"],
-    "Alignment template, or 'margin' for the box-plus-margin crop (scale + translation).",
+    "Alignment template, or 'margin' for the box-plus-margin crop (scale + translation); "
+    "default the template --model expects.",
 )
 _SIZE = flags.DEFINE_integer("image_size", None, "Crop side; default the template's own.")
 _MARGIN = flags.DEFINE_float("margin", None, "Pixels added to the box side (margin mode; 32).")
@@ -52,6 +59,7 @@ def config_from_flags() -> lib.AlignDatasetConfig:
         input_dir=_INPUT.value,
         output_dir=_OUTPUT.value,
         template=_TEMPLATE.value,
+        model=_MODEL.value,
         image_size=_SIZE.value,
         margin=_MARGIN.value,
         policy=_POLICY.value,
@@ -75,8 +83,17 @@ def main(argv: list[str]) -> int:
     # `kill` stops the run as cleanly as Ctrl-C: workers end, the manifest is written.
     signal.signal(signal.SIGTERM, _interrupt)
     try:
-        summary = lib.run(config_from_flags())
-    except InvalidInputError as e:
+        config = config_from_flags()
+        model = config.model or default_model_name()
+        expected = lib.default_template(model)
+        if config.template != expected:  # an explicit --template wins, but say so
+            print(
+                f"warning: model {model!r} expects template {expected!r}; these "
+                f"{config.template!r} crops do not fit it",
+                file=sys.stderr,
+            )
+        summary = lib.run(config)
+    except (InvalidInputError, ModelNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -6,7 +6,13 @@
 * Outputs are written to a temporary name and renamed, so a crash or Ctrl-C never
   leaves a half-written image; a re-run skips every input whose output exists.
 * Every input gets a manifest row (status ``aligned``, ``skipped``, ``no_face``,
-  ``too_small``, ``too_large``, ``unreadable`` or ``error``) with the reason.
+  ``too_small``, ``too_large``, ``unreadable`` or ``error``) with the reason and the
+  template of its crop.
+* The template defaults to the one the embedding model expects (``model_spec(model)``;
+  the default model unless ``model`` is given). Each crop records it in its own file
+  (``facenet_tf.align.provenance``), so the face pipeline can refuse crops of another
+  template; an existing output made with another template is not skipped but reported
+  as an error (a folder never silently mixes templates).
 * Inputs are only read: the output tree and the manifest may not lie inside the input
   tree, nor the input tree inside the output tree.
 """
@@ -24,13 +30,30 @@ from pathlib import Path
 
 import numpy as np
 
+from facenet_tf.align.provenance import embed_template, read_template
 from facenet_tf.align.templates import MARGIN_MODE, get_template, template_names
 from facenet_tf.errors import ImageReadError, ImageTooLargeError, InvalidInputError
 from facenet_tf.io.files import list_images
 
 TMP_SUFFIX = ".facenet-tmp"
 MANIFEST_NAME = "align_manifest.csv"
-MANIFEST_FIELDS = ("input", "output", "status", "reason")
+MANIFEST_FIELDS = ("input", "output", "status", "reason", "template")
+
+
+def default_template(model: str | None = None) -> str:
+    """The alignment template ``model`` (default: the default model) expects.
+
+    Raises:
+        ModelNotFoundError: ``model`` is not registered.
+        InvalidInputError: the model names no template.
+    """
+    from facenet_tf.models.registry import default_model_name
+    from facenet_tf.models.spec import model_spec
+
+    spec = model_spec(model or default_model_name())
+    if not spec.template:
+        raise InvalidInputError(f"model {spec.name!r} names no alignment template; pass one")
+    return spec.template
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,7 +62,8 @@ class AlignDatasetConfig:
 
     input_dir: Path
     output_dir: Path
-    template: str = "facenet_160"
+    template: str | None = None  # None: the template ``model`` expects
+    model: str | None = None  # None: the default model
     image_size: int | None = None
     margin: float | None = None
     policy: str = "largest"
@@ -56,6 +80,8 @@ class AlignDatasetConfig:
         object.__setattr__(self, "output_dir", Path(self.output_dir).resolve())
         manifest = self.output_dir / MANIFEST_NAME if self.manifest is None else self.manifest
         object.__setattr__(self, "manifest", Path(manifest).resolve())
+        if self.template is None:
+            object.__setattr__(self, "template", default_template(self.model))
         self._validate()
 
     def _validate(self) -> None:
@@ -117,17 +143,26 @@ def finished_path(config: AlignDatasetConfig, source: Path) -> Path:
     return output_path(config, source, 0 if config.policy == "all" else None)
 
 
-def write_atomic(path: Path, image: np.ndarray) -> None:
-    """Encodes an RGB crop and renames it into place (no partial file is ever visible)."""
+def write_atomic(path: Path, image: np.ndarray, template: str | None = None) -> None:
+    """Encodes an RGB crop and renames it into place (no partial file is ever visible).
+
+    Args:
+        path: destination (``.png`` or ``.jpg``).
+        image: uint8 [H, W, 3] RGB.
+        template: recorded inside the file (``provenance.embed_template``) when given.
+    """
     import cv2
 
     path.parent.mkdir(parents=True, exist_ok=True)
     ok, encoded = cv2.imencode(path.suffix, np.ascontiguousarray(image[..., ::-1]))
     if not ok:
         raise OSError(f"{path}: encoding failed")
+    data = encoded.tobytes()
+    if template is not None:
+        data = embed_template(data, template)
     tmp = path.with_name(f".{path.name}.{os.getpid()}{TMP_SUFFIX}")
     with open(tmp, "wb") as f:
-        f.write(encoded.tobytes())
+        f.write(data)
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
@@ -161,12 +196,13 @@ def _init_pool_worker(config: AlignDatasetConfig) -> None:
     _init_worker(config)
 
 
-def _row(config, source, output, status, reason="") -> dict[str, str]:
+def _row(config, source, output, status, reason="", template="") -> dict[str, str]:
     return {
         "input": str(source.relative_to(config.input_dir)),
         "output": "" if output is None else str(output.relative_to(config.output_dir)),
         "status": status,
         "reason": reason,
+        "template": template or "",
     }
 
 
@@ -211,9 +247,9 @@ def process_chunk(sources: Sequence[Path]) -> list[dict[str, str]]:
             paths = [output_path(config, source, k) for k in index]
             # The finished marker (first path) is written last.
             for path, crop in reversed(list(zip(paths, crops, strict=True))):
-                write_atomic(path, crop)
+                write_atomic(path, crop, config.template)
             reason = f"{len(crops)} faces" if config.policy == "all" else ""
-            rows.append(_row(config, source, paths[0], "aligned", reason))
+            rows.append(_row(config, source, paths[0], "aligned", reason, config.template))
         except Exception as e:  # noqa: BLE001 - one bad image must not stop the run
             rows.append(_row(config, source, None, "error", f"{type(e).__name__}: {e}"))
     return rows
@@ -271,7 +307,7 @@ def run(config: AlignDatasetConfig) -> AlignDatasetSummary:
             reason = f"output name {target.name} already taken by {claimed[target].name}"
             rows.append(_row(config, source, None, "error", reason))
         elif target.exists():
-            rows.append(_row(config, source, target, "skipped", "output exists"))
+            rows.append(_skip_row(config, source, target))
         else:
             todo.append(source)
         claimed.setdefault(target, source)
@@ -287,6 +323,22 @@ def run(config: AlignDatasetConfig) -> AlignDatasetSummary:
     for row in rows:
         counts[row["status"]] = counts.get(row["status"], 0) + 1
     return AlignDatasetSummary(counts, config.manifest)
+
+
+def _skip_row(config: AlignDatasetConfig, source: Path, target: Path) -> dict[str, str]:
+    """An existing output is kept only if it records the run's template (or none at all,
+    as outputs of earlier versions do)."""
+    try:
+        found = read_template(target)
+    except ImageReadError as e:
+        return _row(config, source, None, "error", str(e))
+    if found is not None and found != config.template:
+        reason = (
+            f"output exists, aligned with template {found!r}, not {config.template!r}: "
+            "delete it or choose another output_dir"
+        )
+        return _row(config, source, target, "error", reason, found)
+    return _row(config, source, target, "skipped", "output exists", found)
 
 
 def _write_manifest(path: Path, rows: list[dict[str, str]]) -> None:

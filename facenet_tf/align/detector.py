@@ -260,7 +260,7 @@ class MTCNNDetector:
         out = [np.zeros((0, 4))] * len(proposals)
         if patches.shape[0] == 0:
             return out
-        reg, prob = (t.numpy() for t in self._rnet(patches))
+        reg, prob = (t.numpy() for t in _padded(self._rnet, patches))
         start = 0
         for i in (i for g in groups for i in g):
             n = len(proposals[i])
@@ -280,7 +280,7 @@ class MTCNNDetector:
         out: list[list[Face]] = [[] for _ in candidates]
         if patches.shape[0] == 0:
             return out
-        reg, lms, prob = (t.numpy() for t in self._onet(patches))
+        reg, lms, prob = (t.numpy() for t in _padded(self._onet, patches))
         start = 0
         for i in (i for g in groups for i in g):
             n = len(candidates[i])
@@ -298,6 +298,18 @@ class MTCNNDetector:
             keep = B.nms(boxes, scores, self.nms_thresholds[3], method="min")
             out[i] = [Face(tuple(boxes[k].tolist()), float(scores[k]), points[k]) for k in keep]
         return out
+
+
+def _padded(net, patches: tf.Tensor) -> list[tf.Tensor]:
+    """``net(patches)`` with the batch zero-padded to a power of two (at least 16): the
+    candidate count changes with every batch of photos, and a bounded set of shapes
+    keeps the kernels' per-shape caches (and so memory) from growing over a long run.
+    Rows are independent, so the padding changes no output."""
+    n = int(patches.shape[0])
+    size = max(16, 1 << (n - 1).bit_length())
+    if size != n:
+        patches = tf.concat([patches, tf.zeros([size - n, *patches.shape[1:]], patches.dtype)], 0)
+    return [t[:n] for t in net(patches)]
 
 
 _DEFAULT: MTCNNDetector | None = None

@@ -21,12 +21,14 @@ class PipelineFlags:
     flip: flags.FlagHolder
 
     def pipeline(self):
-        """The ``FacePipeline`` the flags describe."""
+        """The ``FacePipeline`` the flags describe. A photo with no detectable face gets a
+        NaN row (``on_no_face="nan"``), which ``cli_lib.embed_files`` turns into a failure:
+        the commands never write a vector for a face that was not found."""
         from facenet_tf.face_pipeline import FacePipeline
 
         return FacePipeline(
             self.model.value, face=self.face.value, flip=self.flip.value,
-            batch_size=self.batch_size.value,
+            batch_size=self.batch_size.value, on_no_face="nan",
         )  # fmt: skip
 
 

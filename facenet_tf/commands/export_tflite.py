@@ -13,7 +13,10 @@ Calibration and threshold faces are made by the model's face pipeline
 
 from absl import app, flags, logging
 
-from facenet_tf.export.tflite import INPUT_TYPES, QUANTIZATIONS
+# Literal copies of ``facenet_tf.export.tflite``'s (which loads TensorFlow) keep --help
+# light; a test pins them to the originals.
+QUANTIZATIONS = ("float32", "float16", "dynamic", "int8")
+INPUT_TYPES = ("uint8", "int8")
 
 _MODEL = flags.DEFINE_string("model", None, "Registered model name or .keras file.")
 _QUANTIZATION = flags.DEFINE_enum("quantization", "float32", QUANTIZATIONS, "Variant.")
@@ -31,13 +34,16 @@ _TEMPLATE = flags.DEFINE_string(
 _LFW_DIR = flags.DEFINE_string(
     "lfw_dir", None, "LFW folder with pairsDevTrain.txt: measure the sidecar's threshold."
 )
-_OUTPUT = flags.DEFINE_string("output", None, "The .tflite file to write.")
+_OUTPUT = flags.DEFINE_string(
+    "output", None, "The .tflite file to write; its JSON sidecar goes beside it as .json."
+)
 _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace an existing output.")
 
 
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    from facenet_tf.cli_lib import check_writable
     from facenet_tf.export import tflite
 
     config = tflite.TFLiteConfig(
@@ -51,6 +57,7 @@ def main(argv: list[str]) -> None:
         lfw_dir=_LFW_DIR.value,
         overwrite=_OVERWRITE.value,
     )
+    check_writable(config.output)
     result = tflite.run(config)
     logging.info("wrote %s and %s", result["model"], result["sidecar"])
     print(result["model"])

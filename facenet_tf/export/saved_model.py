@@ -55,6 +55,10 @@ class SavedModelConfig:
             raise InvalidInputError(f"--output {out} exists and is not a folder")
         if out.is_dir() and any(out.iterdir()) and not self.overwrite:
             raise InvalidInputError(f"--output {out} is not empty; pass --overwrite to replace it")
+        # Before the model is loaded: TensorFlow would fail late, with PermissionDeniedError.
+        from facenet_tf.cli_lib import check_writable
+
+        check_writable(out)
 
 
 def contract(info: ExportModel) -> dict[str, Any]:

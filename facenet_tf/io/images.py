@@ -10,9 +10,11 @@ input and applies the EXIF orientation tag itself, so:
   images reduced to 8 bits, and the alpha channel of RGBA images dropped (the stored
   colour is kept, as ``to_rgb_float32`` does for arrays);
 * zero-byte, truncated, corrupt and non-image files raise ``ImageReadError`` naming the
-  file. Besides the decoder's own checks, a JPEG must end its last scan with an EOI
-  marker and a PNG must reach its IEND chunk, because some OpenCV builds return a
-  half-grey image for a truncated file instead of failing.
+  file. Besides the decoder's own checks, a PNG must reach its IEND chunk and a JPEG's
+  marker structure and scans must be complete (``facenet_tf.io.jpeg``): libjpeg only
+  *warns* about a scan that ends early (a truncated file, with or without an EOI marker
+  appended), prints "Corrupt JPEG data" on stderr and returns an image whose missing
+  part is flat grey; OpenCV does not pass the warning on, so those checks refuse it.
 
 Decompression bombs: the pixel count is read from the file header (JPEG, PNG, BMP, WebP,
 GIF) before anything is decoded, and images above ``max_pixels`` raise
@@ -36,6 +38,7 @@ from facenet_tf.errors import (
     InvalidInputError,
     InvalidInputTypeError,
 )
+from facenet_tf.io import jpeg
 
 PathLike = str | os.PathLike
 
@@ -114,13 +117,28 @@ def header_size(data: bytes) -> tuple[int, int] | None:
     return None
 
 
-def _check_complete(data: bytes, name: str) -> None:
+def _check_complete(data: bytes, name: str) -> tuple[jpeg.Frame, list[jpeg.Scan]] | None:
+    """Checks that need no decoding; returns a JPEG's frame and scans for ``_check_decoded``."""
     if data[:2] == b"\xff\xd8":
-        _, sos = _jpeg_info(data)
-        if sos < 0 or data.rfind(b"\xff\xd9") < sos:
-            raise ImageReadError(f"{name}: truncated JPEG (no end-of-image marker after the scan)")
-    elif data[:8] == b"\x89PNG\r\n\x1a\n" and data.rfind(b"IEND") < 0:
+        try:
+            frame, scans = jpeg.parse(data)
+            jpeg.check_scans(frame, scans)
+        except jpeg.JpegStructureError as e:
+            raise ImageReadError(f"{name}: {e}") from None
+        return frame, scans
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and data.rfind(b"IEND") < 0:
         raise ImageReadError(f"{name}: truncated PNG (no IEND chunk)")
+    return None
+
+
+def _check_decoded(structure, image: np.ndarray, name: str) -> None:
+    """A JPEG whose decoded pixels could hide a scan cut short gets its last scan walked."""
+    if structure is None or not jpeg.needs_walk(*structure, image):
+        return
+    try:
+        jpeg.check_last_scan(*structure)
+    except jpeg.JpegStructureError as e:
+        raise ImageReadError(f"{name}: {e}") from None
 
 
 def _check_pixels(width: int, height: int, limit: int, name: str) -> None:
@@ -155,7 +173,7 @@ def decode_image(data: bytes, name: str = "image", *, max_pixels: int | None = N
         if size[0] <= 0 or size[1] <= 0:
             raise ImageReadError(f"{name}: header declares an empty image {size[0]}x{size[1]}")
         _check_pixels(size[0], size[1], limit, name)
-    _check_complete(data, name)
+    structure = _check_complete(data, name)
     flag = getattr(cv2, "IMREAD_COLOR_RGB", None)
     level = cv2.utils.logging.getLogLevel()
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # we raise instead
@@ -173,6 +191,7 @@ def decode_image(data: bytes, name: str = "image", *, max_pixels: int | None = N
     if flag is None:
         image = image[..., ::-1]
     _check_pixels(image.shape[1], image.shape[0], limit, name)
+    _check_decoded(structure, image, name)
     return np.ascontiguousarray(image)
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from facenet_tf.errors import InvalidInputError, InvalidInputTypeError
-from facenet_tf.io.images import read_image, to_rgb_float32
+from facenet_tf.io.images import read_image, to_rgb_float32, to_rgb_uint8
 
 ImageLike = str | os.PathLike | np.ndarray
 
@@ -65,6 +65,14 @@ def load_rgb(name: str, item: Any) -> np.ndarray:
     if isinstance(item, str | os.PathLike):
         return read_image(item).astype(np.float32)
     return to_rgb_float32(item, name)
+
+
+def load_rgb_uint8(name: str, item: Any) -> np.ndarray:
+    """Reads or validates one item as uint8 [H, W, 3] RGB (floats rounded): a quarter of
+    the memory of ``load_rgb``, for photos that go to the detector."""
+    if isinstance(item, str | os.PathLike):
+        return read_image(item)
+    return to_rgb_uint8(item, name)
 
 
 def resize_to(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -24,6 +24,12 @@ _SOURCE = flags.DEFINE_enum(
     ["facenet_160", "dlib_150", "mobile_112"],
     "Template the crops in data_dir were aligned with.",
 )
+_TEACHER_TEMPLATE = flags.DEFINE_enum(
+    "teacher_template",
+    None,
+    ["facenet_160", "dlib_150", "mobile_112"],
+    "Template of an unregistered .keras teacher (a registered one declares its own).",
+)
 _BATCH = flags.DEFINE_integer("batch_size", 64, "Images per teacher forward pass.")
 _FLIP = flags.DEFINE_boolean("flip", True, "Average with the mirrored crop's embedding.")
 _PROGRESS = flags.DEFINE_boolean("progress", True, "Show a progress bar.")
@@ -60,6 +66,7 @@ def main(argv: list[str]) -> int:
         batch_size=_BATCH.value,
         flip=_FLIP.value,
         progress=progress if bar else None,
+        teacher_template=_TEACHER_TEMPLATE.value,
     )
     if bar:
         bar.close()

@@ -28,4 +28,7 @@ def make_validator(pairs_path: str, images_dir: str, model: keras.Model) -> Crop
         float32 [N, H, W, 3] crops with ``embed_fn`` and returns ``accuracy``,
         ``threshold``, ``mean_distance_same`` and ``mean_distance_different``.
     """
-    return CropEvaluator(PairEvaluator(pairs_path, images_dir), FacePipeline(model, flip=False))
+    # A photo without a detectable face is embedded whole: validation needs a vector for
+    # every image of the pairs (LFW DevTest has none without a face).
+    pipeline = FacePipeline(model, flip=False, on_no_face="whole_image")
+    return CropEvaluator(PairEvaluator(pairs_path, images_dir), pipeline)

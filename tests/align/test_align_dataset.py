@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import shutil
 import subprocess
@@ -13,8 +14,11 @@ import numpy as np
 import pytest
 
 from facenet_tf.align import align_dataset_lib as lib
-from facenet_tf.errors import InvalidInputError
+from facenet_tf.align.provenance import check_templates, read_template
+from facenet_tf.errors import InvalidInputError, TemplateMismatchError
 from facenet_tf.io.images import read_image
+from facenet_tf.models.registry import default_model_name
+from facenet_tf.models.spec import model_spec
 
 REPO = Path(__file__).resolve().parents[2]
 FACES = [
@@ -132,3 +136,69 @@ def test_binary_with_two_workers(tree, tmp_path):
     bad = subprocess.run(cmd[:3] + [f"--input_dir={tree}", f"--output_dir={tree}/x"],
                          capture_output=True, text=True, timeout=600, cwd=REPO)  # fmt: skip
     assert bad.returncode == 2 and "inside input_dir" in bad.stderr
+
+
+@pytest.fixture
+def examples_tree(tmp_path):
+    """input/{identity}/{image} with two real photos from examples/faces."""
+    root = tmp_path / "photos"
+    for rel in ("Colin_Powell/Colin_Powell_0001.jpg", "Tony_Blair/Tony_Blair_0001.jpg"):
+        dst = root / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(REPO / "examples" / "faces" / rel, dst)
+    return root
+
+
+@pytest.mark.parametrize("fmt", ["png", "jpg"])
+def test_crops_record_their_template(examples_tree, tmp_path, fmt):
+    out = tmp_path / "aligned"
+    config = lib.AlignDatasetConfig(
+        examples_tree, out, template="facenet_160", output_format=fmt, progress=False
+    )
+    assert lib.run(config).counts == {"aligned": 2}
+    crops = sorted(out.rglob(f"*.{fmt}"))
+    assert len(crops) == 2
+    assert [read_template(p) for p in crops] == ["facenet_160", "facenet_160"]
+    assert all(read_image(p).shape == (160, 160, 3) for p in crops)  # still plain images
+    rows = _manifest(out / "align_manifest.csv")
+    assert {r["template"] for r in rows.values()} == {"facenet_160"}
+    with pytest.raises(TemplateMismatchError, match="dlib_150") as info:
+        check_templates(crops, "dlib_150")
+    assert all(str(p) in str(info.value) for p in crops)
+    assert check_templates(crops, "facenet_160") == []
+    photos = sorted(examples_tree.rglob("*.jpg"))
+    assert check_templates(photos, "dlib_150") == [str(p) for p in photos]  # unknown
+
+
+def test_default_template_is_the_default_models(examples_tree, tmp_path):
+    from absl import flags
+
+    from facenet_tf.align import align_dataset
+
+    expected = model_spec(default_model_name()).template
+    assert expected == "dlib_150"
+    flags.FLAGS(["align_dataset", f"--input_dir={examples_tree}", f"--output_dir={tmp_path / 'o'}"])
+    try:
+        config = align_dataset.config_from_flags()
+    finally:
+        flags.FLAGS.unparse_flags()
+    assert config.template == expected
+    config = dataclasses.replace(config, num_workers=1, progress=False)
+    lib.run(config)
+    crop = tmp_path / "o" / "Colin_Powell" / "Colin_Powell_0001.png"
+    assert read_template(crop) == "dlib_150" and read_image(crop).shape == (150, 150, 3)
+    assert lib.AlignDatasetConfig(examples_tree, tmp_path / "p", template="margin").template == (
+        "margin"
+    )  # an explicit template wins
+    assert lib.AlignDatasetConfig(examples_tree, tmp_path / "q", model="dlib_resnet_v1").template
+
+
+def test_rerun_with_another_template_does_not_skip(examples_tree, tmp_path):
+    out = tmp_path / "aligned"
+    lib.run(lib.AlignDatasetConfig(examples_tree, out, template="facenet_160", progress=False))
+    again = lib.run(lib.AlignDatasetConfig(examples_tree, out, template="dlib_150", progress=False))
+    assert again.counts == {"error": 2}
+    row = _manifest(out / "align_manifest.csv")["Tony_Blair/Tony_Blair_0001.jpg"]
+    assert "aligned with template 'facenet_160'" in row["reason"]
+    assert row["template"] == "facenet_160"
+    assert read_template(out / "Tony_Blair" / "Tony_Blair_0001.png") == "facenet_160"

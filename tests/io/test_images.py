@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import struct
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -215,3 +216,57 @@ def test_array_helpers_keep_their_contract():
     gray16 = np.array([[0, 65535]], np.uint16)
     np.testing.assert_allclose(to_rgb_float32(gray16)[0, 1], [255, 255, 255])
     np.testing.assert_array_equal(to_rgb_uint8(np.array([[[0.0, 0.5, 1.0]]]))[0, 0], [0, 128, 255])
+
+
+EXAMPLE_JPEG = (
+    Path(__file__).resolve().parents[2] / "examples/faces/Colin_Powell/Colin_Powell_0001.jpg"
+)
+
+
+def _cut_with_eoi(data: bytes, fraction: float) -> bytes:
+    """A truncated JPEG with an end-of-image marker appended: libjpeg only warns on it."""
+    return data[: int(len(data) * fraction)] + b"\xff\xd9"
+
+
+@pytest.mark.parametrize("fraction", [0.3, 0.6, 0.9, 0.995])
+def test_truncated_jpeg_with_eoi_appended(tmp_path, fraction):
+    data = EXAMPLE_JPEG.read_bytes()
+    (tmp_path / "cut_eoi.jpg").write_bytes(_cut_with_eoi(data, fraction))
+    with pytest.raises(ImageReadError, match=r"cut_eoi\.jpg: truncated JPEG"):
+        read_image(tmp_path / "cut_eoi.jpg")
+    assert read_image(EXAMPLE_JPEG).shape == (250, 250, 3)  # the intact file reads
+
+
+@pytest.mark.parametrize("params", [("restart", 2), ("progressive", 1)])
+def test_truncated_restart_and_progressive_jpeg_with_eoi(tmp_path, params):
+    import cv2
+
+    flag = {"restart": cv2.IMWRITE_JPEG_RST_INTERVAL, "progressive": cv2.IMWRITE_JPEG_PROGRESSIVE}
+    big = np.random.default_rng(2).integers(0, 255, (120, 160, 3), dtype=np.uint8)
+    ok, enc = cv2.imencode(".jpg", big, [flag[params[0]], params[1]])
+    data = enc.tobytes()
+    (tmp_path / "full.jpg").write_bytes(data)
+    assert read_image(tmp_path / "full.jpg").shape == (120, 160, 3)
+    (tmp_path / "cut.jpg").write_bytes(_cut_with_eoi(data, 0.6))
+    with pytest.raises(ImageReadError, match=r"cut\.jpg: truncated JPEG"):
+        read_image(tmp_path / "cut.jpg")
+
+
+@pytest.mark.parametrize("shape", [(64, 64, 3), (61, 75, 3)])
+def test_flat_mid_grey_jpeg_reads(tmp_path, shape):
+    """Flat luma 128 is what a cut scan decodes to: the full walk must accept a real one."""
+    import cv2
+
+    grey = np.full(shape, 128, np.uint8)
+    (tmp_path / "grey.jpg").write_bytes(cv2.imencode(".jpg", grey)[1].tobytes())
+    np.testing.assert_allclose(read_image(tmp_path / "grey.jpg"), 128, atol=1)
+    gray_only = cv2.imencode(".jpg", grey[..., 0])[1].tobytes()  # one-component JPEG
+    assert decode_image(gray_only).shape == shape
+    data = cv2.imencode(".jpg", grey)[1].tobytes()
+    with pytest.raises(ImageReadError, match="truncated JPEG"):
+        decode_image(_cut_with_eoi(data, 0.9), "grey")
+
+
+def test_png_is_not_affected_by_jpeg_checks(tmp_path, rgb):
+    Image.fromarray(rgb).save(tmp_path / "x.png")
+    np.testing.assert_array_equal(read_image(tmp_path / "x.png"), rgb)

@@ -66,8 +66,8 @@ def test_degenerate_batches_are_finite(case, name, distance):
     assert np.isfinite(value) and value >= 0.0
     assert np.all(np.isfinite(grad))
     want = reference(labels, x.astype(np.float32), 0.2, distance)
-    # Equal rows must not add rounding noise (issue: "euclidean" on duplicates amplified
-    # the Gram expansion's rounding through the square root, with oneDNN on).
+    # float32_atol allows no error on equal rows: their distances must be exactly 0 (the
+    # Gram expansion leaves ~5e-7 with oneDNN's matmul, ~7e-4 after the square root of L2).
     np.testing.assert_allclose(value, want, rtol=1e-5, atol=float32_atol(x, distance))
     if case in ("all_distinct", "batch_of_one"):  # No anchor-positive pair: nothing to learn.
         assert value == 0.0 and np.all(grad == 0.0)

@@ -219,7 +219,7 @@ def test_distill_targets_binary(crops, tmp_path):
     tiny_model(size=20, embedding_dim=6).save(teacher_path)
     proc = subprocess.run(
         [sys.executable, "-m", "facenet_tf.train.distill_targets", f"--data_dir={crops}",
-         f"--output={out}", f"--teacher={teacher_path}", "--progress=false"],
+         f"--output={out}", f"--teacher={teacher_path}", "--teacher_template=facenet_160", "--progress=false"],
         env=subprocess_env(), cwd=str(REPO_ROOT), capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]

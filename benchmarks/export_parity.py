@@ -2,7 +2,7 @@ r"""Measures size, latency, cosine to Keras and LFW accuracy of every export var
 
 Usage (from the repository root):
     nice -n 10 python benchmarks/export_parity.py --model=dlib_resnet_v1
-        [--data_dir=../shared/data] [--output_dir=docs/export] [--nolfw]
+        [--shared_data_dir=../shared/data] [--output_dir=docs/export] [--nolfw]
 
 Every face (CelebA calibration and evaluation, LFW) becomes a model input through the
 export face pipeline, ``FacePipeline(model, flip=False)``; the report states its settings.
@@ -21,7 +21,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 _MODEL = flags.DEFINE_string("model", None, "Registered model name or .keras file.")
-_DATA_DIR = flags.DEFINE_string("data_dir", "../shared/data", "Shared data (celeba/, lfw/).")
+_SHARED_DATA_DIR = flags.DEFINE_string(
+    "shared_data_dir", "../shared/data", "Shared data (celeba/, lfw/)."
+)
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", "docs/export", "Where the report goes.")
 _WORKDIR = flags.DEFINE_string(
     "workdir", "/tmp/facenet_tf_export", "Converted models, sidecars and cached LFW crops."
@@ -47,7 +49,7 @@ def main(argv: list[str]) -> None:
 
     config = export_parity_lib.ParityConfig(
         model=_MODEL.value or "",
-        data_dir=_DATA_DIR.value,
+        shared_data_dir=_SHARED_DATA_DIR.value,
         output_dir=_OUTPUT_DIR.value,
         workdir=_WORKDIR.value,
         num_faces=_NUM_FACES.value,

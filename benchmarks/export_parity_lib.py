@@ -40,7 +40,7 @@ class ParityConfig:
 
     Attributes:
         model: registered model name or ``.keras`` path.
-        data_dir: the shared data folder (``celeba/``, ``lfw/``).
+        shared_data_dir: the shared data folder (``celeba/``, ``lfw/``).
         output_dir: where the markdown and JSON report go.
         workdir: where the converted models, sidecars and cached LFW crops go.
         num_faces: CelebA faces for the cosine columns.
@@ -54,7 +54,7 @@ class ParityConfig:
     """
 
     model: str
-    data_dir: str
+    shared_data_dir: str
     output_dir: str = "docs/export"
     workdir: str = "/tmp/facenet_tf_export"
     num_faces: int = 1000
@@ -69,13 +69,13 @@ class ParityConfig:
     def __post_init__(self):
         if not self.model:
             raise InvalidInputError("--model is required")
-        if not (Path(self.data_dir) / faces.CELEBA_ALIGNED).is_dir():
+        if not (Path(self.shared_data_dir) / faces.CELEBA_ALIGNED).is_dir():
             raise InvalidInputError(
-                f"--data_dir {self.data_dir}: no {faces.CELEBA_ALIGNED} folder (the non-LFW faces)"
+                f"--shared_data_dir {self.shared_data_dir}: no {faces.CELEBA_ALIGNED} folder (the non-LFW faces)"
             )
-        if self.lfw and not (Path(self.data_dir) / LFW_DIR / "pairs.txt").is_file():
+        if self.lfw and not (Path(self.shared_data_dir) / LFW_DIR / "pairs.txt").is_file():
             raise InvalidInputError(
-                f"--data_dir {self.data_dir}: no lfw/pairs.txt (or pass --nolfw)"
+                f"--shared_data_dir {self.shared_data_dir}: no lfw/pairs.txt (or pass --nolfw)"
             )
         if self.num_faces < 2 or self.num_calibration < 1 or self.latency_runs < 1:
             raise InvalidInputError("--num_faces >= 2, --num_calibration >= 1, --latency_runs >= 1")
@@ -136,14 +136,14 @@ def weights_digest(model) -> str:
     return digest.hexdigest()[:12]
 
 
-def lfw_evaluators(data_dir: PathLike):
+def lfw_evaluators(shared_data_dir: PathLike):
     """View-2 ``pairs.txt`` and view-1 DevTrain evaluators, the union of their image paths,
     and the rows of that union each evaluator's images are (view 2's, DevTrain's)."""
     from facenet_tf.eval.evaluator import PairEvaluator
 
-    lfw = Path(data_dir) / LFW_DIR
-    view2 = PairEvaluator(lfw / "pairs.txt", lfw / threshold.LFW_IMAGES)
-    devtrain = threshold.devtrain_evaluator(lfw)
+    lfw = Path(shared_data_dir) / LFW_DIR
+    view2 = PairEvaluator(lfw / "pairs.txt", lfw / "lfw-deepfunneled")
+    devtrain = threshold.devtrain_evaluator(lfw / "pairsDevTrain.txt", lfw / "lfw-deepfunneled")
     paths = list(dict.fromkeys(view2.paths + devtrain.paths))
     row = {p: i for i, p in enumerate(paths)}
     rows = (np.array([row[p] for p in view2.paths]), np.array([row[p] for p in devtrain.paths]))
@@ -247,7 +247,7 @@ def run(config: ParityConfig) -> dict[str, Any]:
     work = Path(config.workdir) / info.name
     work.mkdir(parents=True, exist_ok=True)
 
-    celeba = list_images(Path(config.data_dir) / faces.CELEBA_ALIGNED)
+    celeba = list_images(Path(config.shared_data_dir) / faces.CELEBA_ALIGNED)
     calib_paths = faces.sample_paths(celeba, config.num_calibration, seed=0)
     eval_paths = faces.sample_paths(celeba, config.num_faces, offset=config.num_calibration, seed=0)
     calib, calib_missed = faces.face_inputs(calib_paths, pipeline)
@@ -259,7 +259,7 @@ def run(config: ParityConfig) -> dict[str, Any]:
     reference = keras_embed(info, eval_faces)
 
     if config.lfw:
-        view2, devtrain, lfw_paths, rows = lfw_evaluators(config.data_dir)
+        view2, devtrain, lfw_paths, rows = lfw_evaluators(config.shared_data_dir)
         chips, lfw_missed = lfw_inputs(config, pipeline, lfw_paths)
         logging.info("LFW: %d images; embedding with Keras", len(lfw_paths))
         tag = f"{pipeline.template}_{pipeline.face}"

@@ -14,8 +14,8 @@ Three steps, in the order the LFW protocol allows:
    once with the 10-fold protocol, and the accuracy of ``verify``'s shipped threshold on
    the same 6,000 pairs.
 
-Usage (all three, about 15 minutes on 2 cores):
-    python benchmarks/lfw_default_model.py --choose --calibrate --view2
+Usage (all, about 20 minutes on 2 cores):
+    python benchmarks/lfw_default_model.py --choose --cost --calibrate --view2
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ _OUT = flags.DEFINE_string(
 _CHOOSE = flags.DEFINE_bool("choose", False, "Step 1: face choice and flip on view 1.")
 _CALIBRATE = flags.DEFINE_bool("calibrate", False, "Step 2: default threshold on DevTrain.")
 _VIEW2 = flags.DEFINE_bool("view2", False, "Step 3: score view 2 once with the defaults.")
+_COST = flags.DEFINE_bool("cost", False, "Time embed without and with flip (interleaved).")
 _COST_IMAGES = flags.DEFINE_integer("cost_images", 400, "Photos timed for the cost of flip.")
 
 
@@ -71,15 +72,27 @@ def choose(model: str) -> dict:
                 f"face={face:<16} flip={flip!s:<5} DevTrain {100 * res['train_accuracy']:.2f}%"
                 f"  DevTest {100 * res['test_accuracy']:.2f}%  threshold {res['threshold']:.4f}"
             )
+    return {"rows": rows}
+
+
+def flip_cost(model: str) -> dict:
+    """photos/s of ``facenet_tf.embed`` without and with flip on the same DevTrain photos,
+    timed in alternating chunks so that load from other processes hits both alike."""
+    train = _evaluator("pairsDevTrain")
     paths = [str(p) for p in train.paths[: _COST_IMAGES.value]]
-    cost = {}
-    for flip in (False, True):
-        facenet_tf.embed(paths[:8], model=model, flip=flip)  # warm-up: tracing, detector
-        start = time.perf_counter()
-        facenet_tf.embed(paths, model=model, flip=flip)
-        cost[f"flip={flip}"] = len(paths) / (time.perf_counter() - start)
-    print(f"facenet_tf.embed photos/s on {len(paths)} DevTrain photos: {cost}")
-    return {"rows": rows, "photos_per_second": cost, "cost_images": len(paths)}
+    facenet_tf.embed(paths[:8], model=model)  # warm-up: model, detector, tracing
+    seconds = {False: 0.0, True: 0.0}
+    chunk = 50
+    for start in range(0, len(paths), chunk):
+        for flip in (False, True) if (start // chunk) % 2 == 0 else (True, False):
+            begin = time.perf_counter()
+            facenet_tf.embed(paths[start : start + chunk], model=model, flip=flip)
+            seconds[flip] += time.perf_counter() - begin
+    rate = {f"flip={f}": len(paths) / t for f, t in seconds.items()}
+    cost = seconds[True] / seconds[False] - 1.0
+    print(f"facenet_tf.embed photos/s on {len(paths)} DevTrain photos: {rate}; flip costs "
+          f"{100 * cost:.1f}% more time")  # fmt: skip
+    return {"photos_per_second": rate, "extra_time": cost, "photos": len(paths)}
 
 
 def calibrate(model: str) -> dict:
@@ -139,6 +152,8 @@ def main(argv):
     report["pipeline_defaults"] = describe(FacePipeline(model))
     if _CHOOSE.value:
         report["choose_view1"] = choose(model)
+    if _COST.value:
+        report["flip_cost"] = flip_cost(model)
     if _CALIBRATE.value:
         report["calibrate_view1"] = calibrate(model)
     if _VIEW2.value:

@@ -3,7 +3,8 @@ r"""Converts a model to TFLite for LiteRT and writes the JSON sidecar beside it.
     python -m export.tflite --model=dlib_resnet_v1 --quantization=int8 \
         --representative_dir=../shared/data/celeba/aligned_178x218 \
         --output=/tmp/dlib_resnet_v1_int8.tflite [--input_type=uint8|int8] \
-        [--lfw_dir=../shared/data/lfw]   # adds a view-1 DevTrain threshold to the sidecar
+        [--lfw_dir=../shared/data/lfw/lfw-deepfunneled \
+         --dev_train_pairs=../shared/data/lfw/pairsDevTrain.txt]  # sidecar threshold
         [--template=facenet_160]         # faces' template of an unregistered .keras model
 
 Calibration and threshold faces are made by the model's face pipeline

@@ -48,6 +48,8 @@ MAX_DETECTION_SIDE = 2048
 # Decoded pixels held at a time (besides the photo being decoded): bounds memory when
 # photos are large, whatever chunk_size says.
 CHUNK_PIXELS = 64_000_000
+# ``embed`` shows a progress bar (on a terminal) for calls of more photos than this.
+PROGRESS_MIN_PHOTOS = 256
 # Flip test-time augmentation is on by default: on LFW view-1 DevTrain it raises the
 # default model's accuracy (see docs/models/dlib_resnet_v1.md) for one extra forward
 # pass of the crop, a small share of the detection cost.
@@ -355,8 +357,7 @@ class FacePipeline:
 
     def _chunks(
         self,
-        images: Any,
-        names: list[str] | None,
+        items: list[tuple[str, Any]],
         aligned: bool,
         source_template: str | None = None,
     ) -> Iterator[tuple[list[str], list[np.ndarray]]]:
@@ -364,7 +365,6 @@ class FacePipeline:
         ``CHUNK_PIXELS`` pixels: memory stays bounded however many photos come. Images
         are uint8 photos, or float32 crops when ``aligned``."""
         load = load_rgb if aligned else load_rgb_uint8
-        items = self._named_items(images, names)
         if aligned:
             self._check_templates(items, source_template)
         chunk_names: list[str] = []
@@ -388,20 +388,37 @@ class FacePipeline:
         aligned: bool = False,
         source_template: str | None = None,
         names: list[str] | None = None,
+        progress: bool | None = None,
     ) -> np.ndarray:
         """Embeds one face per photo (see ``facenet_tf.embed``; ``names`` as in ``crops``).
+
+        Args:
+            progress: a progress bar on stderr; None shows one for calls of more than
+                ``PROGRESS_MIN_PHOTOS`` photos when stderr is a terminal.
 
         Returns:
             float32 [N, D] unit vectors (NaN rows for faceless photos under
             ``on_no_face="nan"``).
         """
+        import sys
+
+        from tqdm import tqdm
+
+        items = self._named_items(images, names)
+        if progress is None:
+            progress = len(items) > PROGRESS_MIN_PHOTOS and sys.stderr.isatty()
+        bar = tqdm(total=len(items), unit="photo", disable=not progress, file=sys.stderr)
         out = []
-        for chunk_names, rgb in self._chunks(images, names, aligned, source_template):
-            crops = self._crops(chunk_names, rgb, aligned, source_template)
-            vectors = self.embed_crops(crops.pixels)
-            if self.on_no_face == "nan" and crops.no_face.any():
-                vectors[crops.no_face] = np.nan
-            out.append(vectors)
+        try:
+            for chunk_names, rgb in self._chunks(items, aligned, source_template):
+                crops = self._crops(chunk_names, rgb, aligned, source_template)
+                vectors = self.embed_crops(crops.pixels)
+                if self.on_no_face == "nan" and crops.no_face.any():
+                    vectors[crops.no_face] = np.nan
+                out.append(vectors)
+                bar.update(len(chunk_names))
+        finally:
+            bar.close()
         return np.concatenate(out) if out else np.zeros((0, self.spec.embedding_dim), np.float32)
 
     def embed_faces(self, images: Any) -> list[list[FaceEmbedding]]:
@@ -412,7 +429,7 @@ class FacePipeline:
             face ``embed`` uses for that photo, the others follow by decreasing score.
         """
         result: list[list[FaceEmbedding]] = []
-        for names, rgb in self._chunks(images, None, aligned=False):
+        for names, rgb in self._chunks(self._named_items(images, None), aligned=False):
             found = self._detect(rgb)
             faces = [
                 order_faces(f, img.shape, self.face) for img, f in zip(rgb, found, strict=True)

@@ -138,6 +138,7 @@ def embed(
     face: str = DEFAULT_POLICY,
     flip: bool = DEFAULT_FLIP,
     allow_untrained: bool = False,
+    progress: bool | None = None,
 ) -> np.ndarray:
     """Embeds faces as L2-normalised vectors, one per input image.
 
@@ -164,6 +165,12 @@ def embed(
             vectors of the crop and of its mirror image.
         allow_untrained: accept a registered architecture without trained weights by
             name (see ``get_embedder``).
+        progress: a progress bar on stderr; None (default) shows it for long calls when
+            stderr is a terminal, False never.
+
+    Photos are decoded, detected and embedded in chunks, so memory does not grow with
+    the number of paths; photos larger than 2048 pixels are detected on a reduced copy
+    and cropped at full resolution.
 
     Returns:
         float32 [N, D] unit vectors, one row per input image, in input order.
@@ -178,4 +185,4 @@ def embed(
         on_no_face=on_no_face,
         batch_size=batch_size,
     )
-    return pipeline.embed(images, aligned=aligned)
+    return pipeline.embed(images, aligned=aligned, progress=progress)

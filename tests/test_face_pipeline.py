@@ -234,3 +234,31 @@ def test_aligned_crop_files_must_record_the_models_template(plain, tmp_path):
         plain.embed([str(plain_file)], aligned=True)
     # Crops of another template are fine when the caller says which, to be re-warped.
     plain.embed([str(files["facenet_160"])], aligned=True, source_template="facenet_160")
+
+
+def test_embed_streams_bounded_chunks(plain, monkeypatch):
+    from facenet_tf import face_pipeline
+
+    seen = []
+    original = FacePipeline._crops
+
+    def spy(self, names, rgb, aligned, source_template):
+        seen.append((len(rgb), sum(im.shape[0] * im.shape[1] for im in rgb)))
+        return original(self, names, rgb, aligned, source_template)
+
+    monkeypatch.setattr(FacePipeline, "_crops", spy)
+    small = FacePipeline(plain.embedder, flip=False, chunk_size=4)
+    out = small.embed(FILES[:10])
+    assert [n for n, _ in seen] == [4, 4, 2] and out.shape == (10, 128)
+    # The pixel budget splits chunks of large photos whatever chunk_size says.
+    seen.clear()
+    monkeypatch.setattr(face_pipeline, "CHUNK_PIXELS", 2 * 250 * 250)
+    FacePipeline(plain.embedder, flip=False, chunk_size=64).embed(FILES[:5])
+    assert [n for n, _ in seen] == [2, 2, 1]
+
+
+def test_progress_bar_only_when_asked_or_long_on_a_terminal(plain, capsys):
+    plain.embed(FILES[:2], progress=True)
+    assert "photo" in capsys.readouterr().err
+    plain.embed(FILES[:2])  # short, and pytest's stderr is not a terminal
+    assert capsys.readouterr().err == ""

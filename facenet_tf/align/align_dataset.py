@@ -1,7 +1,7 @@
 r"""Aligns a face dataset tree: ``{identity}/{image}`` in, aligned crops out.
 
     python -m facenet_tf.align.align_dataset --input_dir=raw --output_dir=aligned \
-        [--model=dlib_resnet_v1 | --template=dlib_150] [--policy=largest] [--num_workers=0]
+        [--model=dlib_resnet_v1 | --template=dlib_150] [--policy=center_weighted] [--num_workers=0]
 
     python -m facenet_tf.align.align_dataset --input_dir=raw --output_dir=tight \
         --template=margin --image_size=160 --margin=32
@@ -22,6 +22,7 @@ from absl import app, flags
 
 from facenet_tf.align import align_dataset_lib as lib
 from facenet_tf.errors import InvalidInputError, ModelNotFoundError
+from facenet_tf.face_choice import DEFAULT_POLICY, POLICIES
 from facenet_tf.models.registry import default_model_name
 
 _INPUT = flags.DEFINE_string("input_dir", None, "Input tree of images.", required=True)
@@ -39,7 +40,11 @@ _TEMPLATE = flags.DEFINE_enum(
 _SIZE = flags.DEFINE_integer("image_size", None, "Crop side; default the template's own.")
 _MARGIN = flags.DEFINE_float("margin", None, "Pixels added to the box side (margin mode; 32).")
 _POLICY = flags.DEFINE_enum(
-    "policy", "largest", ["largest", "most_central", "all"], "Which faces to keep per image."
+    "policy",
+    DEFAULT_POLICY,
+    list(POLICIES),
+    "Which faces to keep per image: one as facenet_tf.embed chooses it (center_weighted), "
+    "the largest, the most central, or all.",
 )
 _MIN_FACE = flags.DEFINE_float("min_face_size", 20.0, "Smallest face side searched, pixels.")
 _WORKERS = flags.DEFINE_integer(

@@ -33,6 +33,7 @@ import numpy as np
 from facenet_tf.align.provenance import embed_template, read_template
 from facenet_tf.align.templates import MARGIN_MODE, get_template, template_names
 from facenet_tf.errors import ImageReadError, ImageTooLargeError, InvalidInputError
+from facenet_tf.face_choice import DEFAULT_POLICY, POLICIES
 from facenet_tf.io.files import list_images
 
 TMP_SUFFIX = ".facenet-tmp"
@@ -66,7 +67,7 @@ class AlignDatasetConfig:
     model: str | None = None  # None: the default model
     image_size: int | None = None
     margin: float | None = None
-    policy: str = "largest"
+    policy: str = DEFAULT_POLICY
     min_face_size: float = 20.0
     num_workers: int = 1
     threads_per_worker: int = 1
@@ -109,8 +110,8 @@ class AlignDatasetConfig:
             raise InvalidInputError(f"margin must be >= 0, got {self.margin}")
         if self.image_size is not None and self.image_size < 8:
             raise InvalidInputError(f"image_size must be >= 8, got {self.image_size}")
-        if self.policy not in ("largest", "most_central", "all"):
-            raise InvalidInputError(f"policy must be largest, most_central or all: {self.policy!r}")
+        if self.policy not in POLICIES:
+            raise InvalidInputError(f"policy must be one of {POLICIES}: {self.policy!r}")
         if self.min_face_size < 12:
             raise InvalidInputError(f"min_face_size must be >= 12, got {self.min_face_size}")
         if self.num_workers < 1 or self.threads_per_worker < 1 or self.batch_size < 1:

@@ -76,25 +76,49 @@ def iou_one_to_many(box: np.ndarray, boxes: np.ndarray, method: str = "union") -
     Returns:
         float64 [N].
     """
-    iw = np.maximum(0.0, np.minimum(box[2], boxes[:, 2]) - np.maximum(box[0], boxes[:, 0]))
-    ih = np.maximum(0.0, np.minimum(box[3], boxes[:, 3]) - np.maximum(box[1], boxes[:, 1]))
+    return overlap_matrix(np.asarray(box)[None], boxes, method)[0]
+
+
+def overlap_matrix(a: np.ndarray, b: np.ndarray, method: str = "union") -> np.ndarray:
+    """Overlap of every box of ``a`` with every box of ``b`` (see ``iou_one_to_many``).
+
+    Args:
+        a: [M, 4].
+        b: [N, 4].
+        method: "union" or "min".
+
+    Returns:
+        float64 [M, N]; symmetric in its arguments, entry by entry.
+    """
+    a, b = a[:, None, :], b[None, :, :]
+    iw = np.maximum(0.0, np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]))
+    ih = np.maximum(0.0, np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]))
     inter = iw * ih
-    area = (box[2] - box[0]) * (box[3] - box[1])
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    area_a = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
+    area_b = (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
     if method == "union":
-        denom = area + areas - inter
+        denom = area_a + area_b - inter
     elif method == "min":
-        denom = np.minimum(area, areas)
+        denom = np.minimum(area_a, area_b)
     else:
         raise ValueError(f"method must be 'union' or 'min', got {method!r}")
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(denom > 0, inter / np.where(denom > 0, denom, 1.0), 0.0)
 
 
+# Boxes per block of ``nms``: bounds the overlap matrices at _NMS_BLOCK**2 entries.
+_NMS_BLOCK = 256
+
+
 def nms(
     boxes: np.ndarray, scores: np.ndarray, threshold: float, method: str = "union"
 ) -> np.ndarray:
     """Greedy non-maximum suppression.
+
+    Boxes are visited by decreasing score (ties in index order); each one is kept unless
+    its overlap with an already kept box exceeds ``threshold``. The overlaps are computed
+    in blocks of sorted boxes (kept boxes against the block, then the block against
+    itself), so only the greedy walk over the block's survivors runs in Python.
 
     Args:
         boxes: float [N, 4].
@@ -107,13 +131,19 @@ def nms(
         int64 indices of the kept boxes, by decreasing score.
     """
     order = np.argsort(-np.asarray(scores), kind="stable")
-    keep = []
-    while order.size:
-        i = order[0]
-        keep.append(i)
-        rest = order[1:]
-        order = rest[iou_one_to_many(boxes[i], boxes[rest], method) <= threshold]
-    return np.asarray(keep, dtype=np.int64)
+    ranked = np.asarray(boxes, np.float64)[order]
+    keep: list[int] = []
+    for start in range(0, len(ranked), _NMS_BLOCK):
+        block = ranked[start : start + _NMS_BLOCK]
+        alive = np.ones(len(block), bool)
+        if keep:
+            alive &= ~(overlap_matrix(ranked[keep], block, method) > threshold).any(axis=0)
+        drops = overlap_matrix(block, block, method) > threshold
+        for i in np.flatnonzero(alive):
+            if alive[i]:
+                keep.append(start + int(i))
+                alive[i + 1 :] &= ~drops[i, i + 1 :]
+    return order[np.asarray(keep, dtype=np.int64)]
 
 
 def square(boxes: np.ndarray) -> np.ndarray:

@@ -6,9 +6,12 @@ The cascade follows Zhang et al. (2016) and the conventions of the ``mtcnn`` pac
 crops, so its landmarks and ours agree (median 0.4 px on LFW; the package rounds to
 integers). Two deliberate differences:
 
-* batching: every image of a batch that shares a shape goes through each pyramid level
-  in one P-Net call, and the R-Net / O-Net candidates of all images of the batch go
-  through one call each; the networks run as ``tf.function``s traced once for any size;
+* batching: the images of a batch that share a shape go through the whole P-Net pyramid
+  in one call (one graph per pyramid depth, the level sizes an input, so never traced
+  per image size), and the R-Net / O-Net candidates of all images of the batch go
+  through a few calls of bucketed batch sizes; the networks run the Keras models'
+  weights with cheaper activations (see "network inference" below), with the same
+  outputs;
 * NMS is the standard greedy one (``boxes.nms``); the package's variant also lets boxes
   that were already suppressed suppress others, which occasionally drops a face.
 """
@@ -33,6 +36,9 @@ LANDMARK_NAMES = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
 # Largest number of pixels (summed over images) run through one P-Net pyramid call;
 # bounds memory on large photos while keeping LFW-sized batches in one call.
 _MAX_BATCH_PIXELS = 4_000_000
+# Largest R-Net / O-Net batch per call (larger candidate sets run in several calls).
+_MAX_RNET_BATCH = 512
+_MAX_ONET_BATCH = 256
 
 
 @dataclasses.dataclass(frozen=True, eq=False)  # eq would compare arrays element-wise
@@ -114,31 +120,44 @@ class MTCNNDetector:
         self.nms_thresholds = tuple(float(t) for t in nms_thresholds)
         self.batch_size = int(batch_size)
         nets = load_mtcnn_networks()
-        self._pnet_model, self._rnet_model, self._onet_model = (
-            nets["pnet"],
-            nets["rnet"],
-            nets["onet"],
-        )
-        self._pnet = tf.function(
-            self._pnet_level,
-            input_signature=[
-                tf.TensorSpec([None, None, None, 3], tf.uint8),
-                tf.TensorSpec([2], tf.int32),
-            ],
-        )
+        self._pnet_forward = _pnet_forward(nets["pnet"])
+        self._pyramids: dict[int, Any] = {}  # pyramid depth -> traced P-Net pyramid
         self._rnet = tf.function(
-            lambda x: self._rnet_model(x, training=False),
+            _dense_head_forward(
+                nets["rnet"], {"block1": (3, 2, "SAME"), "block2": (3, 2, "VALID")}
+            ),
             input_signature=[tf.TensorSpec([None, 24, 24, 3], tf.float32)],
         )
         self._onet = tf.function(
-            lambda x: self._onet_model(x, training=False),
+            _dense_head_forward(
+                nets["onet"],
+                {"block1": (3, 2, "SAME"), "block2": (3, 2, "VALID"), "block3": (2, 2, "SAME")},
+            ),
             input_signature=[tf.TensorSpec([None, 48, 48, 3], tf.float32)],
         )
 
-    def _pnet_level(self, images: tf.Tensor, size: tf.Tensor):
-        x = tf.image.resize(tf.cast(images, tf.float32), size, method="area")
-        reg, prob = self._pnet_model(x, training=False)
-        return reg, prob[..., 1]
+    def _pyramid(self, depth: int):
+        """The P-Net pyramid of ``depth`` levels as one graph: every level is resized from
+        the uint8 images and run through P-Net in the same call, so the levels' ops run
+        in parallel and no call is made per level. Traced once per depth (a dozen at
+        most for photos up to 2048 pixels), never per image size: the level sizes are an
+        input."""
+        if depth not in self._pyramids:
+
+            def pyramid(images, sizes):
+                return [
+                    self._pnet_forward(tf.image.resize(images, sizes[k], method="area"))
+                    for k in range(depth)
+                ]
+
+            self._pyramids[depth] = tf.function(
+                pyramid,
+                input_signature=[
+                    tf.TensorSpec([None, None, None, 3], tf.uint8),
+                    tf.TensorSpec([depth, 2], tf.int32),
+                ],
+            )
+        return self._pyramids[depth]
 
     # --- public API -------------------------------------------------------------------
 
@@ -206,18 +225,19 @@ class MTCNNDetector:
     def _stage_pnet(self, stack: tf.Tensor) -> list[np.ndarray]:
         n, h, w = int(stack.shape[0]), int(stack.shape[1]), int(stack.shape[2])
         thr, nms_level, nms_all = self.thresholds[0], *self.nms_thresholds[:2]
-        per_image: list[list[tuple[np.ndarray, np.ndarray]]] = [[] for _ in range(n)]
-        for scale in B.pyramid_scales(h, w, self.min_face_size, self.scale_factor):
-            size = B.scaled_size(h, w, scale)
-            reg, prob = self._pnet(stack, tf.constant(size, tf.int32))
-            reg, prob = reg.numpy(), prob.numpy()
-            for i in range(n):
-                boxes, scores = B.pnet_proposals(reg[i], prob[i], scale, thr)
+        scales = B.pyramid_scales(h, w, self.min_face_size, self.scale_factor)
+        if not scales:
+            return [np.zeros((0, 4))] * n
+        sizes = np.array([B.scaled_size(h, w, s) for s in scales], np.int32)
+        maps = [m.numpy() for m in self._pyramid(len(scales))(stack, sizes)]
+        out = []
+        for i in range(n):
+            levels = []
+            for scale, m in zip(scales, maps, strict=True):
+                boxes, scores = B.pnet_proposals(m[i, ..., :4], m[i, ..., 4], scale, thr)
                 if len(boxes):
                     keep = B.nms(boxes, scores, nms_level)
-                    per_image[i].append((boxes[keep], scores[keep]))
-        out = []
-        for levels in per_image:
+                    levels.append((boxes[keep], scores[keep]))
             if not levels:
                 out.append(np.zeros((0, 4)))
                 continue
@@ -245,8 +265,8 @@ class MTCNNDetector:
                     idx.append(np.full(len(b), k, np.int32))
             if rows:
                 crops.append(
-                    tf.image.crop_and_resize(
-                        tf.cast(stack, tf.float32),
+                    tf.image.crop_and_resize(  # uint8 in, float32 out: no cast of the photo
+                        stack,
                         np.concatenate(rows).astype(np.float32),
                         np.concatenate(idx),
                         (size, size),
@@ -260,7 +280,7 @@ class MTCNNDetector:
         out = [np.zeros((0, 4))] * len(proposals)
         if patches.shape[0] == 0:
             return out
-        reg, prob = (t.numpy() for t in _padded(self._rnet, patches))
+        reg, prob = _bucketed(self._rnet, patches, _MAX_RNET_BATCH)
         start = 0
         for i in (i for g in groups for i in g):
             n = len(proposals[i])
@@ -280,7 +300,7 @@ class MTCNNDetector:
         out: list[list[Face]] = [[] for _ in candidates]
         if patches.shape[0] == 0:
             return out
-        reg, lms, prob = (t.numpy() for t in _padded(self._onet, patches))
+        reg, lms, prob = _bucketed(self._onet, patches, _MAX_ONET_BATCH)
         start = 0
         for i in (i for g in groups for i in g):
             n = len(candidates[i])
@@ -300,16 +320,110 @@ class MTCNNDetector:
         return out
 
 
-def _padded(net, patches: tf.Tensor) -> list[tf.Tensor]:
-    """``net(patches)`` with the batch zero-padded to a power of two (at least 16): the
-    candidate count changes with every batch of photos, and a bounded set of shapes
-    keeps the kernels' per-shape caches (and so memory) from growing over a long run.
-    Rows are independent, so the padding changes no output."""
+def _bucket(n: int) -> int:
+    """Padded batch size: 16, 32, then the next multiple of 64."""
+    return 16 if n <= 16 else 32 if n <= 32 else -(-n // 64) * 64
+
+
+def _bucketed(net, patches: tf.Tensor, max_batch: int) -> list[np.ndarray]:
+    """``net(patches)`` in chunks of at most ``max_batch`` rows, each zero-padded to
+    ``_bucket`` rows: the candidate count changes with every batch of photos, and a small
+    fixed set of shapes keeps the compiled activations and the kernels' per-shape caches
+    from growing, while padding wastes at most 63 rows (powers of two wasted up to half
+    the batch). Rows are independent, so the padding changes no output."""
     n = int(patches.shape[0])
-    size = max(16, 1 << (n - 1).bit_length())
-    if size != n:
-        patches = tf.concat([patches, tf.zeros([size - n, *patches.shape[1:]], patches.dtype)], 0)
-    return [t[:n] for t in net(patches)]
+    parts = []
+    for start in range(0, n, max_batch):
+        part = patches[start : start + max_batch]
+        m = int(part.shape[0])
+        size = _bucket(m)
+        if size != m:
+            part = tf.concat([part, tf.zeros([size - m, *part.shape[1:]], part.dtype)], 0)
+        parts.append([t.numpy()[:m] for t in net(part)])
+    return [np.concatenate(outs) for outs in zip(*parts, strict=True)]
+
+
+# --- network inference ----------------------------------------------------------------
+# The Keras models hold the weights; these functions run the same layers with cheaper
+# activations. Keras's PReLU, relu(x) - alpha * relu(-x), makes five passes over each
+# activation map; the networks are small enough that those passes, not the
+# convolutions, took most of the time.
+
+
+def _weights(model) -> dict[str, list[tf.Tensor]]:
+    return {
+        layer.name: [tf.constant(w) for w in layer.get_weights()]
+        for layer in model.layers
+        if layer.get_weights()
+    }
+
+
+def _prelu(alpha: tf.Tensor):
+    """PReLU with the same values as Keras's: ``alpha * x`` for x < 0 is computed the same
+    way, and max(x, alpha * x) selects it when every alpha <= 1 (two passes, not five)."""
+    alpha = tf.reshape(alpha, [-1])
+    if float(tf.reduce_max(alpha)) <= 1.0:
+        return lambda x: tf.maximum(x, alpha * x)
+    return lambda x: tf.where(x > 0, x, alpha * x)
+
+
+@tf.function(jit_compile=True)
+def _fused_prelu(x: tf.Tensor, alpha: tf.Tensor) -> tf.Tensor:
+    """PReLU as one compiled loop; for the fixed-shape R-Net and O-Net batches only (XLA
+    compiles once per shape, so never for P-Net's image-sized maps)."""
+    return tf.where(x > 0, x, alpha * x)
+
+
+def _conv(x, kernel_bias):
+    return tf.nn.bias_add(tf.nn.conv2d(x, kernel_bias[0], 1, "VALID"), kernel_bias[1])
+
+
+def _pnet_forward(model):
+    """P-Net as a function of float32 [N, H, W, 3] pixels in [0, 255] returning float32
+    [N, h, w, 5]: the 4 box offsets then the face probability."""
+    w = _weights(model)
+    acts = {b: _prelu(w[f"{b}_prelu"][0]) for b in ("block1", "block2", "block3")}
+    head_kernel = tf.concat([w["box_regression"][0], w["face_probability"][0]], -1)
+    head_bias = tf.concat([w["box_regression"][1], w["face_probability"][1]], 0)
+
+    def forward(x):
+        x = (x - 127.5) * (1.0 / 128.0)  # PixelNormalization(127.5, 1 / 128)
+        # Max-pool before PReLU: PReLU falls then rises (or only rises), so its largest
+        # value over a window is at the window's maximum or minimum; the same values as
+        # pooling the activation, with the activation on a quarter of the pixels.
+        z = _conv(x, w["block1_conv"])
+        high = tf.nn.max_pool2d(z, 2, 2, "SAME")
+        low = -tf.nn.max_pool2d(-z, 2, 2, "SAME")
+        x = tf.maximum(acts["block1"](high), acts["block1"](low))
+        x = acts["block2"](_conv(x, w["block2_conv"]))
+        x = acts["block3"](_conv(x, w["block3_conv"]))
+        z = _conv(x, (head_kernel, head_bias))
+        return tf.concat([z[..., :4], tf.nn.softmax(z[..., 4:])[..., 1:]], -1)
+
+    return forward
+
+
+def _dense_head_forward(model, pools: dict[str, tuple[int, int, str]]):
+    """R-Net or O-Net as a function of float32 [N, S, S, 3] pixels in [0, 255] returning
+    the model's outputs (box offsets, [landmarks,] face probabilities)."""
+    w = _weights(model)
+    blocks = [n[: -len("_conv")] for n in w if n.startswith("block") and n.endswith("_conv")]
+    heads = [n for n in ("box_regression", "landmarks") if n in w]
+    fc_act = _prelu(w["fc_prelu"][0])
+
+    def forward(x):
+        x = (x - 127.5) * (1.0 / 128.0)
+        for b in blocks:
+            x = _fused_prelu(_conv(x, w[f"{b}_conv"]), tf.reshape(w[f"{b}_prelu"][0], [-1]))
+            if b in pools:
+                x = tf.nn.max_pool2d(x, *pools[b])
+        x = tf.reshape(x, [tf.shape(x)[0], -1])
+        x = fc_act(tf.matmul(x, w["fc"][0]) + w["fc"][1])
+        outs = [tf.matmul(x, w[h][0]) + w[h][1] for h in heads]
+        kernel, bias = w["face_probability"]
+        return [*outs, tf.nn.softmax(tf.matmul(x, kernel) + bias)]
+
+    return forward
 
 
 _DEFAULT: MTCNNDetector | None = None

@@ -25,14 +25,8 @@ from facenet_tf.align.detector import (
 from facenet_tf.align.templates import MARGIN_MODE, get_template
 from facenet_tf.align.transform import margin_box_transform, umeyama, warp
 from facenet_tf.errors import FaceNetError, InvalidInputError
+from facenet_tf.face_choice import CENTER_WEIGHT, DEFAULT_POLICY, ONE_FACE_POLICIES, POLICIES
 
-POLICIES = ("center_weighted", "largest", "most_central", "all")
-# One face per photo: the policies that pick a single face.
-ONE_FACE_POLICIES = POLICIES[:3]
-DEFAULT_POLICY = "center_weighted"
-# Weight of the squared centre offset against the box area in "center_weighted": the
-# value of FaceNet's reference alignment script (``align_dataset_mtcnn``).
-CENTER_WEIGHT = 2.0
 DEFAULT_MARGIN_SIZE = 160
 DEFAULT_MARGIN = 32.0
 

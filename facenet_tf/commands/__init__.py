@@ -6,8 +6,7 @@ import dataclasses
 
 from absl import flags
 
-# Literal copies keep ``--help`` free of heavy imports; tests pin them to the pipeline's.
-FACE_CHOICES = ("center_weighted", "largest", "most_central")
+from facenet_tf.face_choice import DEFAULT_POLICY, ONE_FACE_POLICIES
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,8 +47,8 @@ def define_model_flags() -> PipelineFlags:
         aligned=flags.DEFINE_bool("aligned", False, "Inputs are aligned crops: skip detection."),
         face=flags.DEFINE_enum(
             "face",
-            FACE_CHOICES[0],
-            list(FACE_CHOICES),
+            DEFAULT_POLICY,
+            list(ONE_FACE_POLICIES),
             "Which face of a photo: the largest unless a smaller one is much nearer the "
             "centre (center_weighted), the largest, or the most central.",
         ),  # fmt: skip

@@ -4,7 +4,8 @@ sidecar beside it (``facenet_tf.export.tflite``).
     facenet-tf export-tflite --model=dlib_resnet_v1 --quantization=int8 \
         --representative_dir=../shared/data/celeba/aligned_178x218 \
         --output=/tmp/dlib_resnet_v1_int8.tflite [--input_type=uint8|int8] \
-        [--lfw_dir=../shared/data/lfw]   # adds a view-1 DevTrain threshold to the sidecar
+        [--lfw_dir=../shared/data/lfw/lfw-deepfunneled \
+         --dev_train_pairs=../shared/data/lfw/pairsDevTrain.txt]  # sidecar threshold
         [--template=facenet_160]         # faces' template of an unregistered .keras model
 
 Calibration and threshold faces are made by the model's face pipeline
@@ -32,7 +33,10 @@ _TEMPLATE = flags.DEFINE_string(
     "models use their own.",
 )
 _LFW_DIR = flags.DEFINE_string(
-    "lfw_dir", None, "LFW folder with pairsDevTrain.txt: measure the sidecar's threshold."
+    "lfw_dir", None, "LFW image tree; with --dev_train_pairs, the sidecar gets a threshold."
+)
+_DEV_TRAIN = flags.DEFINE_string(
+    "dev_train_pairs", None, "LFW view-1 pairsDevTrain.txt (with --lfw_dir)."
 )
 _OUTPUT = flags.DEFINE_string(
     "output", None, "The .tflite file to write; its JSON sidecar goes beside it as .json."
@@ -55,6 +59,7 @@ def main(argv: list[str]) -> None:
         num_calibration=_NUM_CALIBRATION.value,
         template=_TEMPLATE.value,
         lfw_dir=_LFW_DIR.value,
+        dev_train_pairs=_DEV_TRAIN.value,
         overwrite=_OVERWRITE.value,
     )
     check_writable(config.output)

@@ -163,7 +163,7 @@ def build_sidecar(
             "source": THRESHOLD_SOURCE if threshold is not None else None,
             "note": threshold_note
             or (
-                "not measured for this file; run facenet-tf export-tflite with --lfw_dir "
+                "not measured for this file; run facenet-tf export-tflite with --lfw_dir and --dev_train_pairs "
                 "(or benchmarks/export_parity.py) to measure it on LFW view 1 DevTrain"
                 if threshold is None
                 else None

@@ -55,8 +55,9 @@ class TFLiteConfig:
         num_calibration: faces drawn from ``representative_dir`` for calibration.
         template: alignment template of an unregistered model's faces (a registered
             model uses its own); needed for int8 calibration and ``lfw_dir``.
-        lfw_dir: LFW folder holding ``pairsDevTrain.txt`` and ``lfw-deepfunneled/``; when
-            given, the sidecar gets a view-1 DevTrain threshold.
+        lfw_dir: the LFW image tree; with ``dev_train_pairs`` the sidecar gets a view-1
+            DevTrain threshold.
+        dev_train_pairs: LFW view-1 ``pairsDevTrain.txt`` (with ``lfw_dir``).
         overwrite: replace an existing output.
     """
 
@@ -68,9 +69,12 @@ class TFLiteConfig:
     num_calibration: int = 200
     template: str | None = None
     lfw_dir: str | None = None
+    dev_train_pairs: str | None = None
     overwrite: bool = False
 
     def __post_init__(self):
+        if bool(self.lfw_dir) != bool(self.dev_train_pairs):
+            raise InvalidInputError("--lfw_dir and --dev_train_pairs: give both or neither")
         if not self.model:
             raise InvalidInputError("--model is required (a registered name or a .keras file)")
         if self.quantization not in QUANTIZATIONS:
@@ -294,7 +298,9 @@ def run(config: TFLiteConfig) -> dict[str, Any]:
 
         embedder = litert.LiteRTEmbedder(flatbuffer, num_threads=os.cpu_count() or 1)
         pipeline = faces.export_pipeline(info, template=config.template)
-        result = devtrain.devtrain_threshold(embedder.embed, config.lfw_dir, pipeline)
+        result = devtrain.devtrain_threshold(
+            embedder.embed, config.dev_train_pairs, config.lfw_dir, pipeline
+        )
         threshold, note = result["threshold"], result["note"]
     model_path, sidecar_file = write_with_sidecar(
         flatbuffer,

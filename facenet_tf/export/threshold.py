@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,25 +20,23 @@ import numpy as np
 from facenet_tf.errors import InvalidInputError
 
 PathLike = str | os.PathLike
-DEVTRAIN_FILE = "pairsDevTrain.txt"
-LFW_IMAGES = "lfw-deepfunneled"
 # Exported-model inputs embedded per ``embed_fn`` call.
 CHUNK = 256
 
 
-def devtrain_evaluator(lfw_dir: PathLike):
-    """A ``PairEvaluator`` of ``lfw_dir/pairsDevTrain.txt`` on ``lfw_dir/lfw-deepfunneled``;
-    a view-2 (multi-fold) file is rejected."""
+def devtrain_evaluator(dev_train_pairs: PathLike, lfw_dir: PathLike):
+    """A ``PairEvaluator`` of a view-1 pair file (``pairsDevTrain.txt``) on the LFW image
+    tree ``lfw_dir``; a view-2 (multi-fold) file is rejected."""
     from facenet_tf.eval.evaluator import PairEvaluator
     from facenet_tf.eval.pairs import read_lfw_pairs
 
-    path = Path(lfw_dir) / DEVTRAIN_FILE
-    pairs = read_lfw_pairs(path)
+    pairs = read_lfw_pairs(dev_train_pairs)
     if pairs.num_folds != 1:
         raise InvalidInputError(
-            f"{path}: a {pairs.num_folds}-fold (view 2) pair list may not pick thresholds"
+            f"{dev_train_pairs}: a {pairs.num_folds}-fold (view 2) pair list may not pick "
+            "thresholds"
         )
-    return PairEvaluator(pairs, Path(lfw_dir) / LFW_IMAGES)
+    return PairEvaluator(pairs, lfw_dir)
 
 
 def threshold_from_embeddings(evaluator, embeddings: np.ndarray) -> dict[str, Any]:
@@ -66,13 +63,17 @@ def threshold_from_embeddings(evaluator, embeddings: np.ndarray) -> dict[str, An
 
 
 def devtrain_threshold(
-    embed_fn: Callable[[np.ndarray], np.ndarray], lfw_dir: PathLike, pipeline
+    embed_fn: Callable[[np.ndarray], np.ndarray],
+    dev_train_pairs: PathLike,
+    lfw_dir: PathLike,
+    pipeline,
 ) -> dict[str, Any]:
     """Embeds the DevTrain images with ``embed_fn`` and picks the threshold.
 
     Args:
         embed_fn: uint8 [N, H, W, 3] -> float [N, D] (the exported artefact).
-        lfw_dir: folder holding ``pairsDevTrain.txt`` and ``lfw-deepfunneled/``.
+        dev_train_pairs: LFW view-1 ``pairsDevTrain.txt``.
+        lfw_dir: the LFW image tree (``{Name}/{Name}_{NNNN}.jpg``).
         pipeline: the ``FacePipeline`` making its inputs
             (``facenet_tf.export.faces.export_pipeline``).
 
@@ -82,7 +83,7 @@ def devtrain_threshold(
     """
     from facenet_tf.export import faces
 
-    evaluator = devtrain_evaluator(lfw_dir)
+    evaluator = devtrain_evaluator(dev_train_pairs, lfw_dir)
     vectors, missing = [], 0
     for start in range(0, len(evaluator.paths), CHUNK):
         pixels, no_face = faces.face_inputs(evaluator.paths[start : start + CHUNK], pipeline)

@@ -1,7 +1,18 @@
-"""Input checks and O(B^2) mining primitives shared by the triplet losses.
+"""Input checks and mining primitives shared by the triplet losses.
 
-Every primitive works on a [B, B] distance matrix, so memory stays O(B^2) however many
-triplets a batch holds (B = 1,800 has 5.8e9 anchor-positive-negative combinations).
+Memory stays O(B^2) however many triplets a batch holds (B = 1,800 has 5.8e9
+anchor-positive-negative combinations), and no [B, B] sort is needed:
+
+* each anchor's positives are listed in a [B, Kmax] table (Kmax = the largest identity's
+  count minus one), built from the labels in O(B log B + B Kmax);
+* per anchor, the Kmax positive distances (or hinge thresholds) are sorted, and every
+  negative is placed among them by a binary search: O(B^2 log Kmax);
+* per (anchor, gap between consecutive thresholds), segment reductions give the nearest
+  negative (semi-hard) or the count and sum of the negatives (batch-all); a suffix minimum
+  or a prefix sum over the Kmax + 1 gaps turns these into the answer for every positive.
+
+Mining only selects indices or counts, under `stop_gradient`; gradients flow through
+gathers of the distance matrix (or a hand-written gradient for batch-all).
 """
 
 from __future__ import annotations
@@ -15,11 +26,13 @@ from facenet_tf.losses.distances import pairwise_distances
 
 
 class Batch(NamedTuple):
-    """A validated batch: distances and label masks, all [B, B]."""
+    """A validated batch: distances, the negative mask and the positive table."""
 
-    distances: tf.Tensor  # float32 (float64 for float64 input)
-    positive: tf.Tensor  # bool: same label, not the diagonal
-    negative: tf.Tensor  # bool: different label
+    distances: tf.Tensor  # float32 [B, B] (float64 for float64 input)
+    negative: tf.Tensor  # bool [B, B]: different label
+    positives: tf.Tensor  # int32 [B, Kmax]: columns of the anchor's positives, padded
+    valid: tf.Tensor  # bool [B, Kmax]: False on padding (which points at the anchor)
+    num_negatives: tf.Tensor  # int32 [B]
 
 
 def compute_dtype(dtype: tf.DType) -> tf.DType:
@@ -27,21 +40,7 @@ def compute_dtype(dtype: tf.DType) -> tf.DType:
     return tf.float64 if dtype == tf.float64 else tf.float32
 
 
-def prepare_batch(labels, embeddings, distance: str) -> Batch:
-    """Validates inputs, upcasts embeddings and builds distances and masks.
-
-    Args:
-        labels: int32/int64 (or float/string) [B] or [B, 1] identity labels.
-        embeddings: float [B, D].
-        distance: a name accepted by `facenet_tf.distances.canonical_distance`.
-
-    Returns:
-        A `Batch`.
-
-    Raises:
-        InvalidInputTypeError: embeddings are not floating point.
-        InvalidInputError: shapes are not [B] / [B, D] or their B differ.
-    """
+def _check_inputs(labels, embeddings) -> tuple[tf.Tensor, tf.Tensor]:
     embeddings = tf.convert_to_tensor(embeddings)
     if not embeddings.dtype.is_floating:
         raise InvalidInputTypeError(
@@ -70,90 +69,251 @@ def prepare_batch(labels, embeddings, distance: str) -> Batch:
         )
         with tf.control_dependencies([check]):  # run the check before any mining op
             labels, embeddings = tf.identity(labels), tf.identity(embeddings)
+    return labels, embeddings
+
+
+def positive_table(ids: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """Columns of every anchor's positives, from dense identity ids.
+
+    Members of each identity are listed in batch order, the anchor itself left out; rows
+    are padded to Kmax = (largest identity count) - 1 with the anchor's own column.
+
+    Args:
+        ids: int32 [B], identity ids in [0, number of identities).
+
+    Returns:
+        positives: int32 [B, Kmax]; valid: bool [B, Kmax]; count: int32 [B], the size of
+        each anchor's identity (itself included).
+    """
+    b = tf.size(ids)
+    counts = tf.math.bincount(ids, minlength=1, dtype=tf.int32)
+    order = tf.argsort(ids, stable=True)  # members grouped by identity, in batch order
+    start = tf.gather(tf.cumsum(counts, exclusive=True), ids)
+    count = tf.gather(counts, ids)
+    rank = tf.math.invert_permutation(order) - start  # the anchor's place in its group
+    kmax = tf.maximum(tf.reduce_max(tf.concat([count, [1]], 0)) - 1, 0)
+    slot = tf.range(kmax)[None, :]
+    member = slot + tf.cast(slot >= rank[:, None], tf.int32)  # skip the anchor itself
+    valid = slot < count[:, None] - 1
+    member = tf.minimum(member, count[:, None] - 1)  # keep padding inside the group
+    positives = tf.gather(order, start[:, None] + member)
+    positives = tf.where(valid, positives, tf.range(b)[:, None])
+    return positives, valid, count
+
+
+def prepare_batch(labels, embeddings, distance: str) -> Batch:
+    """Validates inputs, upcasts embeddings and builds distances, masks and tables.
+
+    Args:
+        labels: int32/int64 (or float/string) [B] or [B, 1] identity labels.
+        embeddings: float [B, D].
+        distance: a name accepted by `facenet_tf.distances.canonical_distance`.
+
+    Returns:
+        A `Batch`.
+
+    Raises:
+        InvalidInputTypeError: embeddings are not floating point.
+        InvalidInputError: shapes are not [B] / [B, D] or their B differ.
+    """
+    labels, embeddings = _check_inputs(labels, embeddings)
     embeddings = tf.cast(embeddings, compute_dtype(embeddings.dtype))
     distances = pairwise_distances(embeddings, distance)
-    same = tf.equal(labels[:, None], labels[None, :])
-    not_self = tf.logical_not(tf.eye(tf.size(labels), dtype=tf.bool))
-    return Batch(distances, tf.logical_and(same, not_self), tf.logical_not(same))
+    ids = tf.unique(labels, out_idx=tf.int32).idx
+    negative = tf.not_equal(ids[:, None], ids[None, :])
+    positives, valid, count = positive_table(ids)
+    return Batch(distances, negative, positives, valid, tf.size(ids) - count)
 
 
-def masked_max(data: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
-    """Row-wise maximum over `mask`; rows with an empty mask get the row minimum.
+def gather_positives(batch: Batch, values: tf.Tensor | None = None) -> tf.Tensor:
+    """values[a, positives[a, k]] as [B, Kmax] (values: [B, B], default the distances)."""
+    values = batch.distances if values is None else values
+    return tf.gather(values, batch.positives, batch_dims=1)
 
-    The fallback reproduces TF Addons' ``_masked_maximum``: for an empty row its
-    arithmetic returns the minimum of the whole row (diagonal included).
+
+def masked_extreme(data: tf.Tensor, mask: tf.Tensor, largest: bool) -> tf.Tensor:
+    """Row-wise max (or min) over `mask`; rows with an empty mask get the row min (max).
+
+    The fallback reproduces TF Addons' ``_masked_maximum`` / ``_masked_minimum``: for an
+    empty row their arithmetic returns the opposite extreme of the whole row (diagonal
+    included).
 
     Args:
-        data: float [B, B].
-        mask: bool [B, B].
+        data: float [B, N].
+        mask: bool [B, N].
+        largest: maximum if True, else minimum.
 
     Returns:
         float [B].
     """
-    masked = tf.reduce_max(tf.where(mask, data, tf.constant(-float("inf"), data.dtype)), 1)
-    return tf.where(tf.reduce_any(mask, axis=1), masked, tf.reduce_min(data, axis=1))
+    reduce, fallback = (tf.reduce_max, tf.reduce_min) if largest else (tf.reduce_min, tf.reduce_max)
+    inf = tf.constant(-float("inf") if largest else float("inf"), data.dtype)
+    masked = reduce(tf.where(mask, data, inf), 1)
+    return tf.where(tf.reduce_any(mask, axis=1), masked, fallback(data, axis=1))
 
 
-def masked_min(data: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
-    """Row-wise minimum over `mask`; rows with an empty mask get the row maximum.
+def _sorted_slots(values: tf.Tensor, valid: tf.Tensor):
+    """Sorts each row's valid values (padding last, as +inf): (sorted, order)."""
+    keys = tf.where(valid, values, tf.constant(float("inf"), values.dtype))
+    order = tf.argsort(keys, axis=1, stable=True)
+    return tf.gather(keys, order, batch_dims=1), order
 
-    Mirror image of `masked_max` (TF Addons' ``_masked_minimum`` fallback).
+
+def _unsort(values: tf.Tensor, order: tf.Tensor) -> tf.Tensor:
+    """Inverse of ``tf.gather(x, order, batch_dims=1)`` on [B, K]."""
+    return tf.gather(values, tf.argsort(order, axis=1), batch_dims=1)
+
+
+def _int_keys(values: tf.Tensor) -> tf.Tensor:
+    """Integers ordered as the floats `values` (same width): binary searches over them
+    run about twice as fast as over floats. Non-negative floats compare as their bit
+    patterns; negative ones (thresholds with a negative margin) have their magnitude
+    bits flipped. Distances are >= +0 (never -0.0), so they need only the bitcast."""
+    itype = tf.int64 if values.dtype == tf.float64 else tf.int32
+    bits = tf.bitcast(values, itype)
+    magnitude = tf.constant(itype.max, itype)
+    return tf.where(bits < 0, tf.bitwise.bitwise_xor(bits, magnitude), bits)
+
+
+def _gaps(sorted_thresholds: tf.Tensor, keys: tf.Tensor, side: str):
+    """Gap of every cell among its row's sorted thresholds: how many thresholds are
+    below it (``side`` as in `tf.searchsorted`), and the segment id
+    ``row * (Kmax + 1) + gap``. Both int32 [B, B]; `keys` are floats [B, B] >= +0 or
+    negative sentinels."""
+    itype = tf.int64 if keys.dtype == tf.float64 else tf.int32
+    gap = tf.searchsorted(_int_keys(sorted_thresholds), tf.bitcast(keys, itype), side=side)
+    width = tf.shape(sorted_thresholds)[1] + 1
+    return gap, gap + width * tf.range(tf.shape(keys)[0])[:, None]
+
+
+def _gap_nearest(keys: tf.Tensor, segment: tf.Tensor, num_segments) -> tuple[tf.Tensor, tf.Tensor]:
+    """Per segment the column of its smallest key (lowest column among ties), and per
+    row the column of its largest key.
 
     Args:
-        data: float [B, B].
-        mask: bool [B, B].
+        keys: float [B, B]; negative cells hold their distance (>= 0), others -1.
+        segment: int32 [B, B], from `_gaps`.
+        num_segments: B * (Kmax + 1).
 
     Returns:
-        float [B].
+        nearest: int32 [num_segments], >= B for segments without a negative.
+        farthest: int32 [B], meaningful for rows with a negative.
     """
-    masked = tf.reduce_min(tf.where(mask, data, tf.constant(float("inf"), data.dtype)), 1)
-    return tf.where(tf.reduce_any(mask, axis=1), masked, tf.reduce_max(data, axis=1))
-
-
-class SortedNegatives(NamedTuple):
-    """Per anchor, its negatives sorted by distance (non-negatives pushed to the end)."""
-
-    order: tf.Tensor  # int32 [B, B]: column indices, nearest negative first
-    values: tf.Tensor  # float [B, B]: sorted distances (no gradient), +inf past the end
-    count: tf.Tensor  # int32 [B]: number of negatives of each anchor
-
-
-def sort_negatives(batch: Batch) -> SortedNegatives:
-    """Sorts each anchor's negative distances; O(B^2 log B) time, O(B^2) memory."""
-    inf = tf.constant(float("inf"), batch.distances.dtype)
-    # Sorting only selects indices; gradients go through a gather of `distances` instead.
-    keys = tf.where(batch.negative, tf.stop_gradient(batch.distances), inf)
-    order = tf.argsort(keys, axis=1)
-    values = tf.gather(keys, order, batch_dims=1)
-    count = tf.reduce_sum(tf.cast(batch.negative, tf.int32), axis=1)
-    return SortedNegatives(order, values, count)
+    b = tf.shape(keys)[0]
+    columns = tf.range(b)[None, :]
+    if keys.dtype == tf.float32:
+        # float32 -> float64 leaves the low 29 mantissa bits zero: with the column there,
+        # one int64 reduction gives the smallest key and its lowest column together.
+        packed = tf.bitwise.bitwise_or(
+            tf.bitcast(tf.cast(keys, tf.float64), tf.int64), tf.cast(columns, tf.int64)
+        )
+        low = tf.constant((1 << 29) - 1, tf.int64)
+        nearest = tf.math.unsorted_segment_min(packed, segment, num_segments)
+        empty = nearest == tf.int64.max
+        nearest = tf.where(empty, tf.cast(b, tf.int64), tf.bitwise.bitwise_and(nearest, low))
+        farthest = tf.bitwise.bitwise_and(tf.reduce_max(packed, axis=1), low)
+        return tf.cast(nearest, tf.int32), tf.cast(farthest, tf.int32)
+    smallest = tf.math.unsorted_segment_min(keys, segment, num_segments)
+    hits = tf.equal(keys, tf.gather(smallest, segment))
+    nearest = tf.math.unsorted_segment_min(tf.where(hits, columns, b), segment, num_segments)
+    farthest = tf.argmax(keys, axis=1, output_type=tf.int32)
+    return tf.minimum(nearest, b), farthest
 
 
 def semihard_negatives(batch: Batch) -> tuple[tf.Tensor, tf.Tensor]:
-    """Semi-hard negative distance for every (anchor, positive) cell.
+    """Semi-hard negative distance for every (anchor, positive slot).
 
-    For anchor a and candidate positive p the negative is the nearest one strictly
-    farther from a than p; when there is none, the farthest negative of a; when a has
-    no negative at all, the minimum of row a (TF Addons' fallback; 0 for the L2
-    distances because of the zero diagonal).
+    For anchor a and positive p the negative is the nearest one strictly farther from a
+    than p; when there is none, the farthest negative of a; when a has no negative at
+    all, the minimum of row a (TF Addons' fallback; 0 for our zero-diagonal distances).
+
+    With a's positive distances sorted, t_1 <= ... <= t_K, a negative n lies in gap
+    g(n) = #{k: t_k < d(a, n)} and is strictly farther than t_k exactly when g(n) >= k.
+    Gaps hold increasing distances, so the answer for t_k is the nearest negative of the
+    first non-empty gap >= k: one segment minimum per (anchor, gap) answers every k.
+
+    The columns are mined under `stop_gradient`; the distances are gathered, so the
+    gradient goes to the positive and to one mined negative per pair.
 
     Args:
         batch: a `Batch`.
 
     Returns:
-        d_an: float [B, B], row a, column p.
-        fell_back: bool [B, B], True where no negative was farther than p.
+        d_an: float [B, Kmax], aligned with ``batch.positives``.
+        fell_back: bool [B, Kmax], True where no negative was farther than p.
     """
-    b = tf.shape(batch.distances)[0]
-    neg = sort_negatives(batch)
-    # First sorted position whose distance is > d_ap (strictly: ties are not "farther").
-    first = tf.searchsorted(neg.values, tf.stop_gradient(batch.distances), side="right")
-    has_farther = first < neg.count[:, None]
-    column = tf.gather(neg.order, tf.minimum(first, b - 1), batch_dims=1)
-    nearest_farther = tf.gather(batch.distances, column, batch_dims=1)
-    farthest = masked_max(batch.distances, batch.negative)
+    d = tf.stop_gradient(batch.distances)
+    b = tf.shape(d)[0]
+    thresholds, order = _sorted_slots(gather_positives(batch, d), batch.valid)
+    kmax = tf.shape(thresholds)[1]
+    keys = tf.where(batch.negative, d, tf.constant(-1.0, d.dtype))  # others: gap 0, unused
+    _, segment = _gaps(thresholds, keys, side="left")
+    nearest, farthest = _gap_nearest(keys, segment, b * (kmax + 1))
+    nearest = tf.reshape(nearest, [b, kmax + 1])[:, 1:]  # gap k answers t_k (1-based)
+    # First non-empty gap at or after each k: the one holding non-empty gap number
+    # (non-empty gaps before k) + 1.
+    nonempty = tf.cast(nearest < b, tf.int32)
+    seen = tf.cumsum(nonempty, axis=1)
+    first = tf.searchsorted(seen, seen - nonempty + 1, side="left")
+    has_farther = _unsort(first < kmax, order)
+    column = _unsort(tf.gather(nearest, tf.minimum(first, kmax - 1), batch_dims=1), order)
+    nearest_farther = tf.gather(batch.distances, tf.minimum(column, b - 1), batch_dims=1)
+    farthest = tf.where(
+        batch.num_negatives > 0,
+        tf.gather(batch.distances, farthest, batch_dims=1),
+        tf.reduce_min(batch.distances, axis=1),
+    )
     d_an = tf.where(has_farther, nearest_farther, farthest[:, None])
     return d_an, tf.logical_not(has_farther)
+
+
+def batch_all_hinges(batch: Batch, margin: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """Sum of the hinges of all valid triplets and the number of active ones, in float64.
+
+    For anchor a, positive p and threshold t = d_ap + margin the active negatives are
+    those with d_an < t; their hinge sum is count * t - (sum of their distances). With
+    a's thresholds sorted, a negative is active for every t above its gap (the number of
+    thresholds <= d_an), so a count and a sum per (anchor, gap) and prefix sums over the
+    gaps give every (a, p) in O(B^2 log Kmax) time and O(B^2) memory.
+
+    The gradient is written by hand: d(sum)/d(d_ap) = number of active negatives of
+    (a, p), and d(sum)/d(d_an) = -(number of positives p of a with d_an < d_ap + margin)
+    = -(valid thresholds - the negative's gap).
+    """
+
+    @tf.custom_gradient
+    def hinges(distances):
+        b = tf.shape(distances)[0]
+        thresholds, order = _sorted_slots(gather_positives(batch, distances) + margin, batch.valid)
+        width = tf.shape(thresholds)[1] + 1
+        # Other cells go to the last gap (+inf is >= every threshold), which no threshold
+        # activates: only the valid ones, gaps 0..k for threshold k (0-based), do.
+        keys = tf.where(batch.negative, distances, tf.constant(float("inf"), distances.dtype))
+        gap, segment = _gaps(thresholds, keys, side="right")
+        sums = tf.math.unsorted_segment_sum(tf.cast(keys, tf.float64), segment, b * width)
+        counts = tf.math.bincount(segment, minlength=b * width, maxlength=b * width)
+        sums = tf.cumsum(tf.reshape(sums, [b, width])[:, :-1], axis=1)
+        counts = tf.cumsum(tf.reshape(counts, [b, width])[:, :-1], axis=1)
+        valid_sorted = tf.gather(batch.valid, order, batch_dims=1)
+        counts = tf.where(valid_sorted, counts, 0)
+        counts64 = tf.cast(counts, tf.float64)
+        per_pair = counts64 * tf.cast(thresholds, tf.float64) - sums
+        total = tf.reduce_sum(tf.where(valid_sorted, per_pair, tf.zeros_like(per_pair)))
+        num_active = tf.reduce_sum(counts64)
+
+        def grad(upstream_total, upstream_num_active):
+            del upstream_num_active  # a count: piecewise constant, zero gradient
+            num_valid = tf.reduce_sum(tf.cast(batch.valid, tf.int32), axis=1)
+            # Other cells (and infinite distances) sit in the last gap: min(., 0) = 0.
+            per_cell = tf.minimum(gap - num_valid[:, None], 0)
+            rows = tf.broadcast_to(tf.range(b)[:, None], tf.shape(order))
+            cells = tf.stack([rows, tf.gather(batch.positives, order, batch_dims=1)], axis=-1)
+            per_cell = tf.tensor_scatter_nd_add(per_cell, cells, counts)
+            return tf.cast(upstream_total, distances.dtype) * tf.cast(per_cell, distances.dtype)
+
+        return (total, num_active), grad
+
+    return hinges(batch.distances)
 
 
 def safe_divide(numerator: tf.Tensor, denominator: tf.Tensor) -> tf.Tensor:

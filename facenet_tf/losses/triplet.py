@@ -2,8 +2,9 @@
 
 All functions are pure and work eagerly or inside `tf.function`. They compute in
 float32 whatever the input dtype (float64 input stays float64), return a scalar of that
-dtype, and keep memory at O(B^2): negatives are sorted once per anchor and mined with
-binary searches instead of materialising [B, B, B] triplet tensors.
+dtype, and keep memory at O(B^2): each anchor's positives are listed in a [B, Kmax]
+table and its negatives placed among the positive distances by binary search, with no
+[B, B, B] triplet tensor and no [B, B] sort (``facenet_tf.losses._mining``).
 
 Semantics match TF Addons (``tfa.losses.TripletSemiHardLoss`` / ``TripletHardLoss`` with
 ``distance_metric`` "L2", "squared-L2" or "angular") on every batch TF Addons handles;
@@ -28,15 +29,12 @@ def _margin(margin, dtype: tf.DType) -> tf.Tensor:
 def _semihard(labels, embeddings, margin, distance):
     batch = _mining.prepare_batch(labels, embeddings, canonical_distance(distance))
     d_an, fell_back = _mining.semihard_negatives(batch)
-    zeros = tf.zeros_like(batch.distances)
-    per_pair = tf.where(
-        batch.positive,
-        tf.nn.relu(batch.distances - d_an + _margin(margin, batch.distances.dtype)),
-        zeros,
-    )
-    num_pairs = tf.reduce_sum(tf.cast(batch.positive, batch.distances.dtype))
+    d_ap = _mining.gather_positives(batch)
+    hinge = tf.nn.relu(d_ap - d_an + _margin(margin, d_ap.dtype))
+    per_pair = tf.where(batch.valid, hinge, tf.zeros_like(hinge))
+    num_pairs = tf.reduce_sum(tf.cast(batch.valid, d_ap.dtype))
     loss = _mining.safe_divide(tf.reduce_sum(per_pair), num_pairs)
-    return loss, batch, per_pair, d_an, fell_back, num_pairs
+    return loss, batch.valid, d_ap, per_pair, d_an, fell_back, num_pairs
 
 
 def triplet_semihard_loss(
@@ -87,19 +85,17 @@ def triplet_semihard_stats(
         ``fraction_fallback_negatives`` (pairs with no semi-hard negative, which fell
         back to the farthest negative), plus ``num_positive_pairs`` and ``loss``.
     """
-    loss, batch, per_pair, d_an, fell_back, num_pairs = _semihard(
+    loss, valid, d_ap, per_pair, d_an, fell_back, num_pairs = _semihard(
         labels, tf.stop_gradient(embeddings), margin, distance
     )
-    pos = batch.positive
-    dtype = batch.distances.dtype
 
     def mean_over_pairs(values):
-        values = tf.where(pos, tf.cast(values, dtype), tf.zeros_like(batch.distances))
+        values = tf.where(valid, tf.cast(values, d_ap.dtype), tf.zeros_like(d_ap))
         return _mining.safe_divide(tf.reduce_sum(values), num_pairs)
 
     stats = {
         "fraction_active_triplets": mean_over_pairs(per_pair > 0.0),
-        "mean_d_ap": mean_over_pairs(batch.distances),
+        "mean_d_ap": mean_over_pairs(d_ap),
         "mean_d_an": mean_over_pairs(d_an),
         "fraction_fallback_negatives": mean_over_pairs(fell_back),
         "num_positive_pairs": num_pairs,
@@ -110,14 +106,18 @@ def triplet_semihard_stats(
 
 def _batch_hard(labels, embeddings, margin, soft, distance):
     batch = _mining.prepare_batch(labels, embeddings, canonical_distance(distance))
-    hardest_positive = _mining.masked_max(batch.distances, batch.positive)
-    hardest_negative = _mining.masked_min(batch.distances, batch.negative)
+    d_ap = _mining.gather_positives(batch)
+    has_positive = tf.reduce_any(batch.valid, axis=1)
+    # Anchors without a positive are left out below; 0 keeps their terms finite.
+    hardest_positive = tf.where(
+        has_positive, _mining.masked_extreme(d_ap, batch.valid, largest=True), 0.0
+    )
+    hardest_negative = _mining.masked_extreme(batch.distances, batch.negative, largest=False)
     gap = hardest_positive - hardest_negative
     if soft:
         per_anchor = tf.nn.softplus(gap)  # log1p(exp(gap)), without overflow.
     else:
         per_anchor = tf.nn.relu(gap + _margin(margin, gap.dtype))
-    has_positive = tf.reduce_any(batch.positive, axis=1)
     per_anchor = tf.where(has_positive, per_anchor, tf.zeros_like(per_anchor))
     num_anchors = tf.reduce_sum(tf.cast(has_positive, gap.dtype))
     loss = _mining.safe_divide(tf.reduce_sum(per_anchor), num_anchors)
@@ -187,58 +187,12 @@ def triplet_batch_hard_stats(
     return {k: tf.cast(v, tf.float32) for k, v in stats.items()}
 
 
-def _batch_all_hinges(batch: _mining.Batch, margin: tf.Tensor):
-    """Sum of the hinges of all valid triplets and the number of active ones, in float64.
-
-    For anchor a, positive p and threshold t = d_ap + margin, the active negatives are
-    those with d_an < t: with each anchor's negatives sorted, their number is a binary
-    search and their hinge sum is count * t - (sum of the `count` nearest negatives), a
-    prefix sum. That turns the O(B^3) triplet sum into O(B^2) memory and O(B^2 log B) time.
-
-    The gradient is written by hand to keep the backward pass as lean as the forward one:
-    d(sum)/d(d_ap) = number of active negatives of (a, p), and
-    d(sum)/d(d_an) = -(number of positives p of a with d_an < d_ap + margin), a binary
-    search among a's sorted positive thresholds.
-    """
-    b = tf.shape(batch.distances)[0]
-    inf = tf.constant(float("inf"), batch.distances.dtype)
-
-    @tf.custom_gradient
-    def hinges(distances):
-        neg = _mining.sort_negatives(_mining.Batch(distances, batch.positive, batch.negative))
-        in_range = tf.range(b)[None, :] < neg.count[:, None]
-        # float64 prefix sums: count * t - prefix is a difference of sums of up to B terms.
-        sorted64 = tf.cast(tf.where(in_range, neg.values, tf.zeros_like(neg.values)), tf.float64)
-        prefix = tf.concat([tf.zeros([b, 1], tf.float64), tf.cumsum(sorted64, axis=1)], axis=1)
-        threshold = distances + margin
-        count = tf.searchsorted(neg.values, threshold, side="left")
-        count = tf.where(batch.positive, count, tf.zeros_like(count))
-        count64 = tf.cast(count, tf.float64)
-        sums = count64 * tf.cast(threshold, tf.float64) - tf.gather(prefix, count, batch_dims=1)
-        total = tf.reduce_sum(tf.where(batch.positive, sums, tf.zeros_like(sums)))
-        num_active = tf.reduce_sum(count64)
-
-        def grad(upstream_total, upstream_num_active):
-            del upstream_num_active  # a count: piecewise constant, zero gradient
-            thresholds = tf.sort(tf.where(batch.positive, threshold, inf), axis=1)
-            # Positives p of anchor a with d_an < t_ap = #positives - #{t_ap <= d_an}.
-            at_most = tf.searchsorted(thresholds, distances, side="right")
-            num_positive = tf.reduce_sum(tf.cast(batch.positive, tf.int32), axis=1)
-            active_with = tf.where(batch.negative, num_positive[:, None] - at_most, 0)
-            per_cell = tf.cast(count - active_with, distances.dtype)
-            return tf.cast(upstream_total, distances.dtype) * per_cell
-
-        return (total, num_active), grad
-
-    return hinges(batch.distances)
-
-
 def _batch_all(labels, embeddings, margin, distance):
     batch = _mining.prepare_batch(labels, embeddings, canonical_distance(distance))
     dtype = batch.distances.dtype
-    total, num_active = _batch_all_hinges(batch, _margin(margin, dtype))
-    positives_per_anchor = tf.reduce_sum(tf.cast(batch.positive, tf.float64), axis=1)
-    negatives_per_anchor = tf.reduce_sum(tf.cast(batch.negative, tf.float64), axis=1)
+    total, num_active = _mining.batch_all_hinges(batch, _margin(margin, dtype))
+    positives_per_anchor = tf.reduce_sum(tf.cast(batch.valid, tf.float64), axis=1)
+    negatives_per_anchor = tf.cast(batch.num_negatives, tf.float64)
     num_valid = tf.reduce_sum(positives_per_anchor * negatives_per_anchor)
     loss = tf.cast(_mining.safe_divide(total, num_active), dtype)
     fraction = tf.cast(_mining.safe_divide(num_active, num_valid), dtype)
@@ -290,16 +244,15 @@ def triplet_batch_all_stats(
     loss, fraction, batch, num_active, num_valid = _batch_all(
         labels, tf.stop_gradient(embeddings), margin, distance
     )
-    d = batch.distances
 
-    def masked_mean(mask):
-        total = tf.reduce_sum(tf.where(mask, d, tf.zeros_like(d)))
-        return _mining.safe_divide(total, tf.reduce_sum(tf.cast(mask, d.dtype)))
+    def masked_mean(values, mask):
+        total = tf.reduce_sum(tf.where(mask, values, tf.zeros_like(values)))
+        return _mining.safe_divide(total, tf.reduce_sum(tf.cast(mask, values.dtype)))
 
     stats = {
         "fraction_active_triplets": fraction,
-        "mean_d_ap": masked_mean(batch.positive),
-        "mean_d_an": masked_mean(batch.negative),
+        "mean_d_ap": masked_mean(_mining.gather_positives(batch), batch.valid),
+        "mean_d_an": masked_mean(batch.distances, batch.negative),
         "num_valid_triplets": num_valid,
         "num_active_triplets": num_active,
         "loss": loss,

@@ -90,3 +90,36 @@ def test_pnet_proposals_by_hand():
     # Cell (y=1, x=2): x1 = 2*2 + 1 = 5, y1 = 3, side 11, offsets x 11; then / 0.5.
     np.testing.assert_allclose(boxes[0], np.array([5 + 1.1, 3, 16, 14 - 1.1]) / 0.5)
     np.testing.assert_allclose(boxes[1], np.array([1, 5, 12, 16]) / 0.5)
+
+
+def _nms_one_at_a_time(boxes, scores, threshold, method):
+    """Greedy NMS written as its definition: one kept box at a time against the rest."""
+    order = list(np.argsort(-scores, kind="stable"))
+    keep = []
+    while order:
+        i = order.pop(0)
+        keep.append(i)
+        order = [j for j in order if _iou_brute(boxes[i], boxes[j], method) <= threshold]
+    return keep
+
+
+@pytest.mark.parametrize("method", ["union", "min"])
+@pytest.mark.parametrize("n", [0, 1, 7, 300, 700])  # 300 and 700 span several blocks
+def test_nms_matches_one_at_a_time_reference(method, n):
+    rng = np.random.default_rng(n)
+    xy = rng.uniform(0, 200, (n, 2))
+    boxes = np.hstack([xy, xy + rng.uniform(5, 60, (n, 2))])
+    scores = rng.choice(np.linspace(0.5, 1.0, 40), n)  # ties: order must stay stable
+    for threshold in (0.3, 0.7):
+        want = _nms_one_at_a_time(boxes, scores, threshold, method)
+        np.testing.assert_array_equal(B.nms(boxes, scores, threshold, method), want)
+
+
+def test_overlap_matrix_rows_equal_one_to_many():
+    rng = np.random.default_rng(1)
+    xy = rng.uniform(0, 50, (20, 2))
+    boxes = np.hstack([xy, xy + rng.uniform(1, 30, (20, 2))])
+    matrix = B.overlap_matrix(boxes, boxes, "union")
+    for i in range(len(boxes)):
+        np.testing.assert_array_equal(matrix[i], B.iou_one_to_many(boxes[i], boxes))
+    np.testing.assert_array_equal(matrix, matrix.T)

@@ -141,3 +141,65 @@ def test_module_level_detect_uses_shared_detector(shared_data):
     path = _files(shared_data)["celeba/wild/7201/001085.jpg"]
     faces = detect(str(path))
     assert len(faces) == 1 and faces[0]["score"] > 0.99
+
+
+# --- against the frozen pre-packing detector -------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def reference():
+    from tests.align.reference_detector import MTCNNDetector as ReferenceDetector
+
+    return ReferenceDetector()
+
+
+def _assert_same_detections(ours, theirs, label):
+    """Same face count per image; landmarks within 0.5 px median / 2 px max and boxes
+    within 1 px median (pairs by rank: both sort by score)."""
+    landmarks, boxes = [], []
+    for k, (a, b) in enumerate(zip(ours, theirs, strict=True)):
+        assert len(a) == len(b), f"{label} image {k}: {len(a)} faces vs {len(b)}"
+        for fa, fb in zip(a, b, strict=True):
+            landmarks.append(np.linalg.norm(fa.landmarks - fb.landmarks, axis=1))
+            boxes.append(np.abs(np.subtract(fa.box, fb.box)))
+    assert landmarks, label
+    landmarks, boxes = np.concatenate(landmarks), np.concatenate(boxes)
+    assert np.median(landmarks) <= 0.5 and landmarks.max() <= 2.0, label
+    assert np.median(boxes) <= 1.0, label
+
+
+def test_same_detections_as_reference_on_lfw(shared_data, detector, reference):
+    from facenet_tf.io.images import read_image
+
+    paths = sorted((shared_data / "lfw" / "lfw-deepfunneled").glob("*/*_0001.jpg"))[::50][:30]
+    if len(paths) < 30:
+        pytest.skip("LFW images missing")
+    images = [read_image(p) for p in paths]
+    _assert_same_detections(
+        detector.detect_faces(images), reference.detect_faces(images), "lfw batched"
+    )
+    singles = [detector.detect_faces([im])[0] for im in images[:5]]
+    _assert_same_detections(singles, reference.detect_faces(images[:5]), "lfw single")
+
+
+def test_same_detections_as_reference_on_multi_face_photos(shared_data, detector, reference):
+    from benchmarks.detect_photos import synthetic_photos
+
+    paths = sorted((shared_data / "lfw" / "lfw-deepfunneled").glob("*/*.jpg"))
+    if not paths:
+        pytest.skip("LFW images missing")
+    photos = synthetic_photos(paths, 3, seed=1)
+    ours = detector.detect_faces(photos)
+    assert all(len(faces) >= 5 for faces in ours)  # 6 pasted faces; a small one may be missed
+    _assert_same_detections(ours, reference.detect_faces(photos), "1280x720")
+    # Another size and a mixed batch: level sizes are inputs, nothing depends on the shape.
+    crops = [photos[0][:517, :903], photos[1]]
+    _assert_same_detections(detector.detect_faces(crops), reference.detect_faces(crops), "mixed")
+
+
+def test_bucketed_batches_are_bounded():
+    from facenet_tf.align.detector import _MAX_RNET_BATCH, _bucket
+
+    sizes = {_bucket(n) for n in range(1, _MAX_RNET_BATCH + 1)}
+    assert sizes == {16, 32, *range(64, _MAX_RNET_BATCH + 1, 64)}
+    assert all(_bucket(n) - n < 64 for n in range(1, 2000))

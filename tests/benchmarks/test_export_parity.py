@@ -126,9 +126,9 @@ def test_cached_round_trip(tmp_path):
 
 def test_config_validation(shared_data):
     with pytest.raises(InvalidInputError, match="including 1"):
-        export_parity_lib.ParityConfig(model="m", data_dir=str(shared_data), threads=(2, 4))
+        export_parity_lib.ParityConfig(model="m", shared_data_dir=str(shared_data), threads=(2, 4))
     with pytest.raises(InvalidInputError, match="celeba"):
-        export_parity_lib.ParityConfig(model="m", data_dir="/nonexistent")
+        export_parity_lib.ParityConfig(model="m", shared_data_dir="/nonexistent")
 
 
 def _pairs(path, header, lines):
@@ -145,13 +145,13 @@ def test_lfw_scores_through_pair_evaluators(tmp_path):
     for fold in range(10):
         view2 += [f"P{fold} 1 2", f"P{fold} 1 Q{fold} 1"]
     _pairs(lfw / "pairs.txt", "10\t1", view2)
-    _pairs(lfw / threshold.DEVTRAIN_FILE, "2", ["P0 1 2", "R 1 2", "P0 1 Q0 1", "R 1 Q1 1"])
+    _pairs(lfw / "pairsDevTrain.txt", "2", ["P0 1 2", "R 1 2", "P0 1 Q0 1", "R 1 Q1 1"])
     for line in view2 + ["R 1 2"]:
         parts = line.split()
         keys = [(parts[0], int(parts[1]))]
         keys.append((parts[0], int(parts[2])) if len(parts) == 3 else (parts[2], int(parts[3])))
         for name, index in keys:
-            image = lfw / threshold.LFW_IMAGES / name / f"{name}_{index:04d}.jpg"
+            image = lfw / "lfw-deepfunneled" / name / f"{name}_{index:04d}.jpg"
             image.parent.mkdir(parents=True, exist_ok=True)
             image.write_bytes(b"")
     v2, dev, paths, rows = export_parity_lib.lfw_evaluators(tmp_path)

@@ -21,22 +21,24 @@ VECTORS = {
 
 
 def _lfw(tmp_path, header="2", lines=("A 1 2", "B 1 2", "A 1 C 1", "B 1 C 1")):
-    (tmp_path / threshold.DEVTRAIN_FILE).write_text("\n".join([header, *lines]) + "\n")
+    """(pairs file, image tree) of a tiny LFW-style set."""
+    pairs = tmp_path / "pairsDevTrain.txt"
+    pairs.write_text("\n".join([header, *lines]) + "\n")
     for name, index in VECTORS:
-        image = tmp_path / threshold.LFW_IMAGES / name / f"{name}_{index:04d}.jpg"
+        image = tmp_path / "lfw" / name / f"{name}_{index:04d}.jpg"
         image.parent.mkdir(parents=True, exist_ok=True)
         image.write_bytes(b"")  # never decoded by these tests
-    return tmp_path
+    return pairs, tmp_path / "lfw"
 
 
 def test_view2_file_is_refused(tmp_path):
     lines = ["A 1 2", "B 1 C 1", "D 1 2", "E 1 F 1"]
     with pytest.raises(InvalidInputError, match="view 2"):
-        threshold.devtrain_evaluator(_lfw(tmp_path, "2\t1", lines))
+        threshold.devtrain_evaluator(*_lfw(tmp_path, "2\t1", lines))
 
 
 def test_threshold_from_hand_made_embeddings(tmp_path):
-    evaluator = threshold.devtrain_evaluator(_lfw(tmp_path))
+    evaluator = threshold.devtrain_evaluator(*_lfw(tmp_path))
     embeddings = np.array([VECTORS[key] for key in evaluator.keys])
     result = threshold.threshold_from_embeddings(evaluator, embeddings)
     # Sorted distances 0.4, 0.4 | 2.0, 4.0: the best cut is the midpoint (0.4 + 2.0) / 2.
@@ -77,14 +79,15 @@ def test_devtrain_threshold_embeds_the_pipeline_inputs(tmp_path, monkeypatch):
         seen.append(len(pixels))
         return table[pixels[:, 0, 0, 0]]
 
-    result = threshold.devtrain_threshold(embed_fn, _lfw(tmp_path), pipeline)
+    result = threshold.devtrain_threshold(embed_fn, *_lfw(tmp_path), pipeline)
     assert result["threshold"] == pytest.approx(1.2) and result["devtrain_accuracy"] == 1.0
     assert result["no_face"] == 1
     assert seen == [2, 2, 1] and pipeline.calls == [2, 2, 1]
 
 
 def test_real_devtrain_file_parses(shared_data):
-    if not (shared_data / "lfw" / threshold.LFW_IMAGES).is_dir():
+    lfw = shared_data / "lfw"
+    if not (lfw / "lfw-deepfunneled").is_dir():
         pytest.skip("the LFW image tree is not available")
-    evaluator = threshold.devtrain_evaluator(shared_data / "lfw")
+    evaluator = threshold.devtrain_evaluator(lfw / "pairsDevTrain.txt", lfw / "lfw-deepfunneled")
     assert len(evaluator) == 2200 and evaluator.pairs.num_folds == 1

@@ -43,15 +43,6 @@ class ModelSpec:
     license: str = ""
     pixel_range: tuple[float, float] = PIXEL_RANGE
 
-    @property
-    def registered(self) -> bool:
-        """Whether the registry knows this model (its template and weights are then known)."""
-        try:
-            get_model_info(self.name)
-        except ModelNotFoundError:
-            return False
-        return True
-
 
 def model_spec(name: str, embedding_dim: int = 128) -> ModelSpec:
     """The spec of a registered model, read from the registry without building it.

@@ -30,6 +30,7 @@ from facenet_tf import losses
 from facenet_tf.data import folder, pipeline
 from facenet_tf.data.sampler import build_identity_table
 from facenet_tf.errors import InvalidInputError
+from facenet_tf.models.spec import spec_of
 from facenet_tf.train import checkpointing, schedules, summaries
 from facenet_tf.train import config as config_lib
 from facenet_tf.train import strategy as strategy_lib
@@ -73,13 +74,6 @@ def build_model(config: TrainConfig) -> keras.Model:
     from facenet_tf.models.registry import create_model
 
     return create_model(config.model, embedding_dim=config.embedding_dim)
-
-
-def _image_size(model: keras.Model) -> tuple[int, int]:
-    shape = model.input_shape
-    if not (len(shape) == 4 and shape[1] and shape[2] and shape[3] == 3):
-        raise InvalidInputError(f"model: expected an input of shape [N, H, W, 3], got {shape}")
-    return int(shape[1]), int(shape[2])
 
 
 def _with_feature_output(model: keras.Model) -> keras.Model:
@@ -299,7 +293,7 @@ def _run(config: TrainConfig, model_fn) -> TrainResult:
         optimizer.build(model.trainable_variables)
         step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
         trainer = Trainer(config, strategy, model, optimizer, step)
-    image_size = _image_size(model)
+    spec = spec_of(model)  # the model's input size and D, as inference and export read them
 
     checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, step=step)
     restored = checkpointing.restore_latest(checkpoint, ckpt_dir)
@@ -313,7 +307,7 @@ def _run(config: TrainConfig, model_fn) -> TrainResult:
     if restored:
         logging.info("resuming from %s at step %d", restored, start)
 
-    dataset_fn = make_dataset_fn(config, image_size, start, int(model.output_shape[-1]))
+    dataset_fn = make_dataset_fn(config, spec.input_size, start, spec.embedding_dim)
     iterator = iter(strategy.distribute_datasets_from_function(dataset_fn))
 
     validator = None

@@ -30,6 +30,8 @@ from facenet_tf.distances import L2_NORMALIZE_EPSILON, canonical_distance
 _FINGERPRINT_SEED = (20150312, 1242)
 
 
+# A graph: about 30 small integer ops, dispatched once rather than one by one.
+@tf.function(reduce_retracing=True)
 def _equal_rows(embeddings: tf.Tensor) -> tf.Tensor:
     """[B, B] bool: True for every pair of bitwise-equal rows, the diagonal included.
 
@@ -58,7 +60,24 @@ def _equal_rows(embeddings: tf.Tensor) -> tf.Tensor:
     )
     # Products < 2^31, so int64 sums are exact for any D below 2^31.
     prints = tf.reduce_sum(tf.cast(halves, tf.int64)[:, :, None] * weights[None], axis=1)
-    return tf.reduce_all(tf.equal(prints[:, None, :], prints[None, :, :]), axis=-1)
+    groups = _group_ids(prints)
+    return tf.equal(groups[:, None], groups[None, :])
+
+
+def _group_ids(prints: tf.Tensor) -> tf.Tensor:
+    """int32 [B]: equal for rows of [B, 2] `prints` that are equal, distinct otherwise.
+
+    A lexicographic sort of the B fingerprint pairs and a running count of changes: O(B
+    log B), so that the [B, B] mask costs one comparison rather than one per fingerprint
+    (and it compiles with XLA, unlike ``tf.unique``).
+    """
+    order = tf.argsort(prints[:, 1], stable=True)
+    order = tf.gather(order, tf.argsort(tf.gather(prints[:, 0], order), stable=True))
+    ordered = tf.gather(prints, order)
+    changed = tf.reduce_any(tf.not_equal(ordered[1:], ordered[:-1]), axis=1)
+    first = tf.ones_like(ordered[:1, 0], dtype=tf.bool)  # [1], or [0] for an empty batch
+    ids = tf.cumsum(tf.cast(tf.concat([first, changed], 0), tf.int32))
+    return tf.gather(ids, tf.math.invert_permutation(order))
 
 
 def _zero_diagonal(matrix: tf.Tensor) -> tf.Tensor:
@@ -75,12 +94,29 @@ def squared_l2_distances(embeddings: tf.Tensor) -> tf.Tensor:
         [B, B] of the dtype of `embeddings`, >= 0; exactly 0 for equal rows (and so on
         the diagonal).
     """
-    squared_norms = tf.reduce_sum(tf.square(embeddings), axis=1)
-    gram = tf.matmul(embeddings, embeddings, transpose_b=True)
-    # Expanding |a - b|^2 keeps memory at O(B^2); it can go slightly negative by rounding,
-    # and leaves equal rows at rounding level rather than at 0.
-    distances = squared_norms[:, None] + squared_norms[None, :] - 2.0 * gram
-    return tf.where(_equal_rows(embeddings), tf.zeros_like(distances), tf.maximum(distances, 0.0))
+    equal = _equal_rows(embeddings)
+
+    @tf.custom_gradient
+    def distances_of(x):
+        squared_norms = tf.reduce_sum(tf.square(x), axis=1)
+        gram = tf.matmul(x, x, transpose_b=True)
+        # Expanding |a - b|^2 keeps memory at O(B^2); it can go slightly negative by
+        # rounding, and leaves equal rows at rounding level rather than at 0.
+        distances = squared_norms[:, None] + squared_norms[None, :] - 2.0 * gram
+        zero = tf.logical_or(distances < 0.0, equal)  # NaN stays NaN, as with tf.maximum
+        distances = tf.where(zero, tf.constant(0.0, x.dtype), distances)
+
+        def grad(upstream):
+            # d/dx_i of sum_ij g_ij (|x_i|^2 + |x_j|^2 - 2 <x_i, x_j>), written out so that
+            # the backward pass costs one [B, B] mask, two row sums and two matmuls.
+            g = tf.where(zero, tf.constant(0.0, x.dtype), upstream)
+            weight = tf.reduce_sum(g, axis=1) + tf.reduce_sum(g, axis=0)
+            mixed = tf.matmul(g, x) + tf.matmul(g, x, transpose_a=True)
+            return 2.0 * (weight[:, None] * x - mixed)
+
+        return distances, grad
+
+    return distances_of(embeddings)
 
 
 def l2_distances(embeddings: tf.Tensor) -> tf.Tensor:

@@ -1,6 +1,7 @@
 """Triplet losses with online mining: semi-hard (FaceNet), batch-hard, batch-all.
 
-All functions are pure and work eagerly or inside `tf.function`. They compute in
+All functions are pure and work eagerly, inside `tf.function` and under XLA
+(``jit_compile=True``, TPUs); each runs as one graph. They compute in
 float32 whatever the input dtype (float64 input stays float64), return a scalar of that
 dtype, and keep memory at O(B^2): each anchor's positives are listed in a [B, Kmax]
 table and its negatives placed among the positive distances by binary search, with no
@@ -22,15 +23,13 @@ from facenet_tf.losses import _mining
 DEFAULT_MARGIN = 0.2  # FaceNet's alpha, on squared L2 distances between unit vectors.
 
 
-def _margin(margin, dtype: tf.DType) -> tf.Tensor:
-    return tf.cast(margin, dtype)
-
-
-def _semihard(labels, embeddings, margin, distance):
-    batch = _mining.prepare_batch(labels, embeddings, canonical_distance(distance))
-    d_an, fell_back = _mining.semihard_negatives(batch)
-    d_ap = _mining.gather_positives(batch)
-    hinge = tf.nn.relu(d_ap - d_an + _margin(margin, d_ap.dtype))
+def _semihard(labels, embeddings, margin, distance, xla):
+    batch = _mining.prepare_batch(labels, embeddings, distance, xla)
+    column, fell_back = _mining.semihard_negatives(batch)
+    # One gather for both distances: one scatter in the backward pass.
+    columns = tf.concat([batch.positives, column], axis=1)
+    d_ap, d_an = tf.split(tf.gather(batch.distances, columns, batch_dims=1), 2, axis=1)
+    hinge = tf.nn.relu(d_ap - d_an + margin)
     per_pair = tf.where(batch.valid, hinge, tf.zeros_like(hinge))
     num_pairs = tf.reduce_sum(tf.cast(batch.valid, d_ap.dtype))
     loss = _mining.safe_divide(tf.reduce_sum(per_pair), num_pairs)
@@ -61,7 +60,7 @@ def triplet_semihard_loss(
         float32 scalar (float64 for float64 embeddings); 0 when the batch has no
         anchor-positive pair.
     """
-    return _semihard(labels, embeddings, margin, distance)[0]
+    return _semihard_loss(labels, embeddings, margin, canonical_distance(distance))
 
 
 def triplet_semihard_stats(
@@ -85,8 +84,20 @@ def triplet_semihard_stats(
         ``fraction_fallback_negatives`` (pairs with no semi-hard negative, which fell
         back to the farthest negative), plus ``num_positive_pairs`` and ``loss``.
     """
+    return _semihard_stats(
+        labels, tf.stop_gradient(embeddings), margin, canonical_distance(distance)
+    )
+
+
+@_mining.in_graph
+def _semihard_loss(labels, embeddings, margin, distance, xla):
+    return _semihard(labels, embeddings, margin, distance, xla)[0]
+
+
+@_mining.in_graph
+def _semihard_stats(labels, embeddings, margin, distance, xla):
     loss, valid, d_ap, per_pair, d_an, fell_back, num_pairs = _semihard(
-        labels, tf.stop_gradient(embeddings), margin, distance
+        labels, embeddings, margin, distance, xla
     )
 
     def mean_over_pairs(values):
@@ -104,8 +115,8 @@ def triplet_semihard_stats(
     return {k: tf.cast(v, tf.float32) for k, v in stats.items()}
 
 
-def _batch_hard(labels, embeddings, margin, soft, distance):
-    batch = _mining.prepare_batch(labels, embeddings, canonical_distance(distance))
+def _batch_hard(labels, embeddings, margin, soft, distance, xla):
+    batch = _mining.prepare_batch(labels, embeddings, distance, xla)
     d_ap = _mining.gather_positives(batch)
     has_positive = tf.reduce_any(batch.valid, axis=1)
     # Anchors without a positive are left out below; 0 keeps their terms finite.
@@ -117,7 +128,7 @@ def _batch_hard(labels, embeddings, margin, soft, distance):
     if soft:
         per_anchor = tf.nn.softplus(gap)  # log1p(exp(gap)), without overflow.
     else:
-        per_anchor = tf.nn.relu(gap + _margin(margin, gap.dtype))
+        per_anchor = tf.nn.relu(gap + margin)
     per_anchor = tf.where(has_positive, per_anchor, tf.zeros_like(per_anchor))
     num_anchors = tf.reduce_sum(tf.cast(has_positive, gap.dtype))
     loss = _mining.safe_divide(tf.reduce_sum(per_anchor), num_anchors)
@@ -150,7 +161,7 @@ def triplet_batch_hard_loss(
     Returns:
         float32 scalar (float64 for float64 embeddings); 0 if no anchor has a positive.
     """
-    return _batch_hard(labels, embeddings, margin, soft, distance)[0]
+    return _batch_hard_loss(labels, embeddings, margin, bool(soft), canonical_distance(distance))
 
 
 def triplet_batch_hard_stats(
@@ -168,8 +179,20 @@ def triplet_batch_hard_stats(
         (hardest positive), ``mean_d_an`` (hardest negative), plus
         ``num_anchors_with_positive`` and ``loss``.
     """
+    return _batch_hard_stats(
+        labels, tf.stop_gradient(embeddings), margin, bool(soft), canonical_distance(distance)
+    )
+
+
+@_mining.in_graph
+def _batch_hard_loss(labels, embeddings, margin, soft, distance, xla):
+    return _batch_hard(labels, embeddings, margin, soft, distance, xla)[0]
+
+
+@_mining.in_graph
+def _batch_hard_stats(labels, embeddings, margin, soft, distance, xla):
     loss, has_pos, per_anchor, d_ap, d_an, num_anchors = _batch_hard(
-        labels, tf.stop_gradient(embeddings), margin, soft, distance
+        labels, embeddings, margin, soft, distance, xla
     )
     dtype = d_ap.dtype
 
@@ -187,10 +210,10 @@ def triplet_batch_hard_stats(
     return {k: tf.cast(v, tf.float32) for k, v in stats.items()}
 
 
-def _batch_all(labels, embeddings, margin, distance):
-    batch = _mining.prepare_batch(labels, embeddings, canonical_distance(distance))
+def _batch_all(labels, embeddings, margin, distance, xla):
+    batch = _mining.prepare_batch(labels, embeddings, distance, xla)
     dtype = batch.distances.dtype
-    total, num_active = _mining.batch_all_hinges(batch, _margin(margin, dtype))
+    total, num_active = _mining.batch_all_hinges(batch, margin, xla)
     positives_per_anchor = tf.reduce_sum(tf.cast(batch.valid, tf.float64), axis=1)
     negatives_per_anchor = tf.cast(batch.num_negatives, tf.float64)
     num_valid = tf.reduce_sum(positives_per_anchor * negatives_per_anchor)
@@ -224,7 +247,7 @@ def triplet_batch_all_loss(
     Returns:
         float32 scalar loss (0 without active triplets), or (loss, fraction_active).
     """
-    loss, fraction, *_ = _batch_all(labels, embeddings, margin, distance)
+    loss, fraction = _batch_all_loss(labels, embeddings, margin, canonical_distance(distance))
     return (loss, fraction) if return_fraction else loss
 
 
@@ -241,8 +264,20 @@ def triplet_batch_all_stats(
         ``mean_d_ap`` over anchor-positive pairs, ``mean_d_an`` over anchor-negative
         pairs, ``num_valid_triplets``, ``num_active_triplets`` and ``loss``.
     """
+    return _batch_all_stats(
+        labels, tf.stop_gradient(embeddings), margin, canonical_distance(distance)
+    )
+
+
+@_mining.in_graph
+def _batch_all_loss(labels, embeddings, margin, distance, xla):
+    return _batch_all(labels, embeddings, margin, distance, xla)[:2]
+
+
+@_mining.in_graph
+def _batch_all_stats(labels, embeddings, margin, distance, xla):
     loss, fraction, batch, num_active, num_valid = _batch_all(
-        labels, tf.stop_gradient(embeddings), margin, distance
+        labels, embeddings, margin, distance, xla
     )
 
     def masked_mean(values, mask):

@@ -1,22 +1,70 @@
-"""The sort-based triplet losses of facenet-tf 0.x, kept as the peer of the current ones.
+"""The previous sort-based triplet losses, kept as the peer of the current ones.
 
 Each anchor's negatives are sorted once (an [B, B] ``argsort``, O(B^2 log B)) and mined
-with binary searches. The current losses mine with [B, Kmax] positive tables instead;
-tests compare values and gradients with these, and ``benchmarks/triplet_loss.py`` times
-them side by side. Inputs are assumed valid: labels int [B], embeddings float [B, D].
+with binary searches; distances are differentiated by TensorFlow's autodiff and equal
+rows found with a [B, B, 2] fingerprint comparison. The current losses mine with
+[B, Kmax] positive tables instead (``facenet_tf.losses._mining``). Tests compare values
+and gradients with these, and ``benchmarks/triplet_loss.py`` times them side by side.
+Inputs are assumed valid: labels int [B], embeddings float [B, D].
 """
 
 from __future__ import annotations
 
 import tensorflow as tf
 
-from facenet_tf.losses.distances import pairwise_distances
+from facenet_tf.distances import L2_NORMALIZE_EPSILON, canonical_distance
+from facenet_tf.losses.distances import _FINGERPRINT_SEED
+
+
+def _equal_rows(embeddings):
+    x = embeddings if embeddings.dtype == tf.float64 else tf.cast(embeddings, tf.float32)
+    words = tf.reshape(tf.bitcast(x, tf.int32), [tf.shape(x)[0], -1])
+    halves = tf.concat(
+        [
+            tf.bitwise.bitwise_and(words, 0xFFFF),
+            tf.bitwise.bitwise_and(tf.bitwise.right_shift(words, 16), 0xFFFF),
+        ],
+        axis=1,
+    )
+    weights = tf.random.stateless_uniform(
+        [tf.shape(halves)[1], 2], seed=_FINGERPRINT_SEED, minval=1, maxval=1 << 15, dtype=tf.int64
+    )
+    prints = tf.reduce_sum(tf.cast(halves, tf.int64)[:, :, None] * weights[None], axis=1)
+    return tf.reduce_all(tf.equal(prints[:, None, :], prints[None, :, :]), axis=-1)
+
+
+def _squared_l2(x):
+    squared_norms = tf.reduce_sum(tf.square(x), axis=1)
+    distances = (
+        squared_norms[:, None] + squared_norms[None, :] - 2.0 * tf.matmul(x, x, transpose_b=True)
+    )
+    return tf.where(_equal_rows(x), tf.zeros_like(distances), tf.maximum(distances, 0.0))
+
+
+def _l2(x):
+    squared = _squared_l2(x)
+    is_zero = squared <= 0.0
+    safe = tf.where(is_zero, tf.ones_like(squared), squared)
+    return tf.where(is_zero, tf.zeros_like(squared), tf.sqrt(safe))
+
+
+def _angular(x):
+    squared_norms = tf.reduce_sum(tf.square(x), axis=1, keepdims=True)
+    unit = x * tf.math.rsqrt(tf.maximum(squared_norms, L2_NORMALIZE_EPSILON))
+    distances = tf.maximum(1.0 - tf.matmul(unit, unit, transpose_b=True), 0.0)
+    full = squared_norms[:, 0] >= L2_NORMALIZE_EPSILON
+    zero = _equal_rows(x) & full[:, None] & full[None, :]
+    distances = tf.where(zero, tf.zeros_like(distances), distances)
+    return tf.linalg.set_diag(distances, tf.zeros_like(distances[:, 0]))
+
+
+_DISTANCES = {"squared_l2": _squared_l2, "euclidean": _l2, "cosine": _angular}
 
 
 def _batch(labels, embeddings, distance):
     embeddings = tf.convert_to_tensor(embeddings)
     dtype = tf.float64 if embeddings.dtype == tf.float64 else tf.float32
-    distances = pairwise_distances(tf.cast(embeddings, dtype), distance)
+    distances = _DISTANCES[canonical_distance(distance)](tf.cast(embeddings, dtype))
     labels = tf.reshape(tf.convert_to_tensor(labels), [-1])
     same = tf.equal(labels[:, None], labels[None, :])
     not_self = tf.logical_not(tf.eye(tf.size(labels), dtype=tf.bool))

@@ -31,10 +31,18 @@ class L2Pooling2D(keras.layers.Layer):
 
     The FaceNet paper's NN2 uses "L2 pooling (spatial L2 norm instead of max)". The
     window sum is taken over zero-padded input (``padding="same"``), so border windows
-    sum fewer real values, exactly as a norm of the zero-extended map would. The sum is
-    computed as explicit zero padding, a "valid" average pool and a multiplication by
-    the window area (TensorFlow's "same" average pool would divide border windows by
-    their count of real values instead); all three export to TFLite as builtin ops.
+    sum fewer real values, exactly as a norm of the zero-extended map would.
+
+    The windows are gathered on a new last axis (one strided slice per window offset)
+    and the norm is computed as ``sum(w * w / sqrt(max(sum(w**2), epsilon)))``, i.e.
+    ``<w, l2_normalize(w)>``, floored at ``sqrt(epsilon)``. In float this is
+    ``sqrt(max(sum(w**2), epsilon))``; the form is chosen for full-integer TFLite, whose
+    converter fuses the normalisation into its int8 L2_NORMALIZATION op (sum of squares
+    in int32) and leaves MUL and SUM in the linear domain. Squaring into an int8 tensor
+    instead (SQUARE has no int8 kernel; MUL, AVERAGE_POOL_2D and SQRT do) halves the
+    dynamic range: every value below ~1/16 of the calibrated maximum squares to zero,
+    which on an untrained nn4 takes the int8 embedding's cosine from 0.999 to 0.91. The
+    cost is memory: the stacked windows are kh * kw times the size of the input.
 
     The square root is zero-safe: windows whose sum of squares is below ``epsilon``
     (all-zero windows are common after ReLU) output ``sqrt(epsilon)`` and pass no
@@ -75,19 +83,38 @@ class L2Pooling2D(keras.layers.Layer):
         self.epsilon = float(epsilon)
 
     def call(self, inputs):
-        x = ops.square(ops.cast(inputs, "float32"))
+        x = ops.cast(inputs, "float32")
         if self.padding == "same":
-            height = x.shape[1] if x.shape[1] is not None else tf.shape(x)[1]
-            width = x.shape[2] if x.shape[2] is not None else tf.shape(x)[2]
             pads = [
                 _same_padding(size, k, s)
-                for size, k, s in zip((height, width), self.pool_size, self.strides, strict=True)
+                for size, k, s in zip(
+                    self._spatial_size(x), self.pool_size, self.strides, strict=True
+                )
             ]
             x = tf.pad(x, [[0, 0], list(pads[0]), list(pads[1]), [0, 0]])
-        area = self.pool_size[0] * self.pool_size[1]
-        sum_sq = tf.nn.avg_pool2d(x, self.pool_size, self.strides, "VALID") * float(area)
-        out = ops.sqrt(ops.maximum(sum_sq, self.epsilon))
-        return ops.cast(out, self.compute_dtype)
+        height, width = self._spatial_size(x)
+        (kh, kw), (sh, sw) = self.pool_size, self.strides
+        out_h, out_w = (height - kh) // sh + 1, (width - kw) // sw + 1
+        windows = tf.stack(
+            [
+                x[:, i : i + (out_h - 1) * sh + 1 : sh, j : j + (out_w - 1) * sw + 1 : sw, :]
+                for i in range(kh)
+                for j in range(kw)
+            ],
+            axis=-1,
+        )
+        out_shape = tf.shape(windows)[:-1]
+        # L2_NORMALIZATION takes at most 4-D input: [N * H' * W', C, kh * kw].
+        windows = tf.reshape(windows, [-1, windows.shape[-2] or out_shape[-1], kh * kw])
+        sum_sq = ops.sum(ops.square(windows), axis=-1, keepdims=True)
+        unit = windows * ops.rsqrt(ops.maximum(sum_sq, self.epsilon))
+        norm = ops.maximum(ops.sum(windows * unit, axis=-1), self.epsilon**0.5)
+        return ops.cast(tf.reshape(norm, out_shape), self.compute_dtype)
+
+    @staticmethod
+    def _spatial_size(x):
+        """(height, width): static ints where known, scalar tensors otherwise."""
+        return tuple(x.shape[a] if x.shape[a] is not None else tf.shape(x)[a] for a in (1, 2))
 
     def compute_output_shape(self, input_shape):
         n, h, w, c = input_shape

@@ -22,13 +22,6 @@ DEFAULT_TIER = {
     ("mobilefacenet", "int8"),
 }
 PRETRAINED = {"dlib_resnet_v1"}
-# Layers without int8 kernels in LiteRT: LocalResponseNormalization (LRN is float-only)
-# and L2 pooling (its SQUARE is float-only). The converter leaves them in float; the
-# exporter rejects that. Strict, so the mark has to go once the layers are fixed.
-INT8_BLOCKED = {
-    "nns2": "LocalResponseNorm (norm1, norm2) and L2Pool (inception_5a_pool) have no int8 form",
-    "nn4": "LocalResponseNorm and L2Pool layers have no int8 form",
-}
 # Minimum cosine over the faces, per variant: pretrained models / initial weights.
 MIN_COSINE = {
     "float32": (0.99999, 0.9999),
@@ -42,12 +35,6 @@ def _cases():
     for name in SMALL_MODELS:
         for q in tflite.QUANTIZATIONS:
             marks = [] if (name, q) in DEFAULT_TIER else [pytest.mark.slow]
-            if q == "int8" and name in INT8_BLOCKED:
-                marks.append(
-                    pytest.mark.xfail(
-                        raises=tflite.FloatOpsError, strict=True, reason=INT8_BLOCKED[name]
-                    )
-                )
             yield pytest.param(name, q, marks=marks, id=f"{name}-{q}")
 
 

@@ -1,4 +1,5 @@
-"""L2Pooling2D against a brute-force numpy loop, plus gradients, config and .keras I/O."""
+"""L2Pooling2D against a brute-force numpy loop, plus gradients, config, .keras I/O and a
+full-integer TFLite conversion."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from facenet_tf.export import litert
 from facenet_tf.layers import L2Pooling2D
 from tests.reference.layers_reference import l2_pool
 
@@ -63,7 +65,7 @@ def test_gradient_matches_analytic():
         y = L2Pooling2D()(x)
         loss = tf.reduce_sum(y)
     np.testing.assert_allclose(y.numpy(), np.abs(x.numpy()), rtol=1e-6)
-    np.testing.assert_allclose(tape.gradient(loss, x).numpy(), [[[[1.0, -1.0]]]])
+    np.testing.assert_allclose(tape.gradient(loss, x).numpy(), [[[[1.0, -1.0]]]], rtol=1e-6)
 
 
 def test_float16_input_stays_finite():
@@ -114,3 +116,39 @@ def test_unknown_spatial_size_matches_bruteforce():
     x = np.random.default_rng(2).normal(size=(1, 5, 8, 2)).astype(np.float32)
     got = tf.function(model)(tf.constant(x)).numpy()
     np.testing.assert_allclose(got, l2_pool(x, (3, 3), (2, 2), "same", 1e-12), rtol=1e-5)
+
+
+def test_full_integer_tflite_is_int8_and_accurate():
+    # Heavy-tailed activations: squaring them into an int8 tensor would zero most
+    # windows; the fused L2_NORMALIZATION keeps the sum of squares in int32.
+    shape = (1, 8, 8, 16)
+    layer = L2Pooling2D(3, 2)
+    rng = np.random.default_rng(3)
+    data = np.maximum(rng.normal(size=(16, *shape[1:])), 0) * np.exp(rng.normal(size=shape[1:]))
+    data = data.astype(np.float32)
+
+    @tf.function(input_signature=[tf.TensorSpec(shape, tf.float32)])
+    def forward(x):
+        return layer(x)
+
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([forward.get_concrete_function()])
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    # Calibrated on every input checked below, so that none is clipped to the int8 range.
+    converter.representative_dataset = lambda: ([x[None]] for x in data)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = converter.inference_output_type = tf.int8
+    flatbuffer = converter.convert()
+    assert litert.float_ops(flatbuffer) == []
+    assert "L2_NORMALIZATION" in {op["op"] for op in litert.op_report(flatbuffer)}
+
+    interpreter = litert.make_interpreter(flatbuffer)
+    (inp,), (out,) = interpreter.get_input_details(), interpreter.get_output_details()
+    (in_scale, in_zero), (out_scale, out_zero) = inp["quantization"], out["quantization"]
+    for x in data:
+        q = np.clip(np.round(x / in_scale) + in_zero, -128, 127).astype(np.int8)
+        interpreter.set_tensor(inp["index"], q[None])
+        interpreter.invoke()
+        got = (interpreter.get_tensor(out["index"]).astype(np.float32) - out_zero) * out_scale
+        want = keras.ops.convert_to_numpy(layer(x[None]))
+        # A few int8 steps of the output range.
+        np.testing.assert_allclose(got, want, atol=4 * out_scale)

@@ -1,4 +1,5 @@
-"""LocalResponseNormalization against a brute-force numpy loop, config and .keras I/O."""
+"""LocalResponseNormalization against a brute-force numpy loop and TensorFlow's LRN op,
+gradients, config, .keras I/O and a full-integer TFLite conversion."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import inspect
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
+from facenet_tf.export import litert
 from facenet_tf.layers import LocalResponseNormalization
 from tests.reference.layers_reference import local_response_norm
 
@@ -22,6 +25,80 @@ def test_matches_bruteforce(depth_radius, bias, alpha, beta):
     got = keras.ops.convert_to_numpy(layer(x))
     want = local_response_norm(x, depth_radius, bias, alpha, beta)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(("channels", "depth_radius"), [(7, 2), (3, 5), (64, 2), (1, 0)])
+def test_matches_tensorflow_op(channels, depth_radius):
+    # Window wider than the channel axis included: both clip it at the borders.
+    x = np.random.default_rng(3).normal(scale=5.0, size=(2, 4, 3, channels)).astype(np.float32)
+    kwargs = {"depth_radius": depth_radius, "bias": 1.5, "alpha": 0.01, "beta": 0.75}
+    got = keras.ops.convert_to_numpy(LocalResponseNormalization(**kwargs)(x))
+    want = tf.nn.local_response_normalization(x, **kwargs).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_gradient_matches_tensorflow_op_and_is_finite():
+    x = tf.constant(np.random.default_rng(4).normal(scale=3.0, size=(2, 3, 3, 8)), tf.float32)
+    x = tf.concat([x, tf.zeros((1, 3, 3, 8))], axis=0)  # all-zero windows too
+    kwargs = {"depth_radius": 2, "bias": 1.0, "alpha": 0.05, "beta": 0.75}
+    grads = []
+    for fn in (LocalResponseNormalization(**kwargs), lambda t: tf.nn.lrn(t, **kwargs)):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = tf.reduce_sum(tf.sin(fn(x)))
+        grads.append(tape.gradient(loss, x).numpy())
+    assert np.all(np.isfinite(grads[0]))
+    np.testing.assert_allclose(grads[0], grads[1], rtol=1e-4, atol=1e-6)
+
+
+def test_has_no_weights():
+    # The channel window is fixed arithmetic, not a kernel: nothing to save or count.
+    inputs = keras.Input((5, 5, 32))
+    model = keras.Model(inputs, LocalResponseNormalization()(inputs))
+    assert model.count_params() == 0
+    assert model.weights == []
+
+
+def test_float16_input_stays_finite():
+    layer = LocalResponseNormalization(alpha=0.1, dtype="mixed_float16")
+    x = np.random.default_rng(5).normal(scale=50.0, size=(1, 3, 3, 6)).astype(np.float16)
+    y = layer(x)
+    assert keras.backend.standardize_dtype(y.dtype) == "float16"
+    assert np.all(np.isfinite(keras.ops.convert_to_numpy(y)))
+
+
+def test_full_integer_tflite_has_no_float_ops():
+    # TFLite's LOCAL_RESPONSE_NORMALIZATION and POW kernels are float-only; the layer's
+    # ops all have int8 kernels, so a full-integer conversion keeps no float island.
+    shape = (1, 6, 6, 24)
+    layer = LocalResponseNormalization(alpha=1e-3)
+    rng = np.random.default_rng(6)
+    data = np.maximum(rng.normal(scale=4.0, size=(16, *shape[1:])), 0).astype(np.float32)
+
+    @tf.function(input_signature=[tf.TensorSpec(shape, tf.float32)])
+    def forward(x):
+        return layer(x)
+
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([forward.get_concrete_function()])
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    # Calibrated on every input checked below, so that none is clipped to the int8 range.
+    converter.representative_dataset = lambda: ([x[None]] for x in data)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = converter.inference_output_type = tf.int8
+    flatbuffer = converter.convert()
+    assert litert.float_ops(flatbuffer) == []
+
+    interpreter = litert.make_interpreter(flatbuffer)
+    (inp,), (out,) = interpreter.get_input_details(), interpreter.get_output_details()
+    (in_scale, in_zero), (out_scale, out_zero) = inp["quantization"], out["quantization"]
+    for x in data:
+        q = np.clip(np.round(x / in_scale) + in_zero, -128, 127).astype(np.int8)
+        interpreter.set_tensor(inp["index"], q[None])
+        interpreter.invoke()
+        got = (interpreter.get_tensor(out["index"]).astype(np.float32) - out_zero) * out_scale
+        want = keras.ops.convert_to_numpy(layer(x[None]))
+        # A few int8 steps of the output range.
+        np.testing.assert_allclose(got, want, atol=4 * out_scale)
 
 
 def test_hand_value():

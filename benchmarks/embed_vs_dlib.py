@@ -109,7 +109,7 @@ def run(config: Config) -> list[dict]:
     n_chips = max(max(config.batch_sizes), config.batch1_faces)
     chips = make_chips(config.lfw_dir, n_chips)
     net = dlib.face_recognition_model_v1(str(find_model_file()))
-    model = create_model("dlib_resnet_v1")
+    model = create_model("dlib_resnet_v1", pretrained=True)
     raw = dlib_descriptor_model(model)
     forward = tf.function(
         lambda x: raw(x, training=False), jit_compile=config.jit_compile, reduce_retracing=True

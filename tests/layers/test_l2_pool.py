@@ -12,6 +12,7 @@ import tensorflow as tf
 
 from facenet_tf.export import litert
 from facenet_tf.layers import L2Pooling2D
+from tests.layers.int8_layer import convert_and_compare
 from tests.reference.layers_reference import l2_pool
 
 
@@ -127,28 +128,5 @@ def test_full_integer_tflite_is_int8_and_accurate():
     data = np.maximum(rng.normal(size=(16, *shape[1:])), 0) * np.exp(rng.normal(size=shape[1:]))
     data = data.astype(np.float32)
 
-    @tf.function(input_signature=[tf.TensorSpec(shape, tf.float32)])
-    def forward(x):
-        return layer(x)
-
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([forward.get_concrete_function()])
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    # Calibrated on every input checked below, so that none is clipped to the int8 range.
-    converter.representative_dataset = lambda: ([x[None]] for x in data)
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = converter.inference_output_type = tf.int8
-    flatbuffer = converter.convert()
-    assert litert.float_ops(flatbuffer) == []
+    flatbuffer = convert_and_compare(layer, data)
     assert "L2_NORMALIZATION" in {op["op"] for op in litert.op_report(flatbuffer)}
-
-    interpreter = litert.make_interpreter(flatbuffer)
-    (inp,), (out,) = interpreter.get_input_details(), interpreter.get_output_details()
-    (in_scale, in_zero), (out_scale, out_zero) = inp["quantization"], out["quantization"]
-    for x in data:
-        q = np.clip(np.round(x / in_scale) + in_zero, -128, 127).astype(np.int8)
-        interpreter.set_tensor(inp["index"], q[None])
-        interpreter.invoke()
-        got = (interpreter.get_tensor(out["index"]).astype(np.float32) - out_zero) * out_scale
-        want = keras.ops.convert_to_numpy(layer(x[None]))
-        # A few int8 steps of the output range.
-        np.testing.assert_allclose(got, want, atol=4 * out_scale)

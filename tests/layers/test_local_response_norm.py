@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from facenet_tf.export import litert
 from facenet_tf.layers import LocalResponseNormalization
+from tests.layers.int8_layer import convert_and_compare
 from tests.reference.layers_reference import local_response_norm
 
 
@@ -75,30 +75,7 @@ def test_full_integer_tflite_has_no_float_ops():
     rng = np.random.default_rng(6)
     data = np.maximum(rng.normal(scale=4.0, size=(16, *shape[1:])), 0).astype(np.float32)
 
-    @tf.function(input_signature=[tf.TensorSpec(shape, tf.float32)])
-    def forward(x):
-        return layer(x)
-
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([forward.get_concrete_function()])
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    # Calibrated on every input checked below, so that none is clipped to the int8 range.
-    converter.representative_dataset = lambda: ([x[None]] for x in data)
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = converter.inference_output_type = tf.int8
-    flatbuffer = converter.convert()
-    assert litert.float_ops(flatbuffer) == []
-
-    interpreter = litert.make_interpreter(flatbuffer)
-    (inp,), (out,) = interpreter.get_input_details(), interpreter.get_output_details()
-    (in_scale, in_zero), (out_scale, out_zero) = inp["quantization"], out["quantization"]
-    for x in data:
-        q = np.clip(np.round(x / in_scale) + in_zero, -128, 127).astype(np.int8)
-        interpreter.set_tensor(inp["index"], q[None])
-        interpreter.invoke()
-        got = (interpreter.get_tensor(out["index"]).astype(np.float32) - out_zero) * out_scale
-        want = keras.ops.convert_to_numpy(layer(x[None]))
-        # A few int8 steps of the output range.
-        np.testing.assert_allclose(got, want, atol=4 * out_scale)
+    convert_and_compare(layer, data)
 
 
 def test_hand_value():

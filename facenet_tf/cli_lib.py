@@ -10,7 +10,6 @@ import csv
 import json
 import os
 import sys
-import tempfile
 import warnings
 from collections import Counter
 from collections.abc import Iterable
@@ -20,7 +19,7 @@ from typing import NamedTuple
 import numpy as np
 
 from facenet_tf.errors import FaceNetError, InvalidInputError
-from facenet_tf.io.files import list_images
+from facenet_tf.io.files import check_writable, list_images
 from facenet_tf.io.images import read_image
 
 # Output formats by file suffix; ``.npy`` only where a command writes a bare array.
@@ -61,35 +60,6 @@ def check_output(
         raise InvalidInputError(f"{flag} {path} is a folder; name a file")
     check_writable(path, flag)
     return path
-
-
-def check_writable(path: str | os.PathLike, flag: str = "--output") -> None:
-    """Checks, creating nothing, that ``path`` (a file or folder to be written) can be
-    made: its nearest existing ancestor must be a folder where a file can be written.
-
-    A probe file is written and removed there: permission bits alone do not tell (root
-    writes through them; a read-only mount refuses everyone).
-
-    Raises:
-        InvalidInputError: the message names the flag, the path and the reason.
-    """
-    path = Path(path).absolute()
-    if path.is_dir():
-        base = path
-    else:
-        base = path.parent
-        while not base.exists() and not base.is_symlink() and base != base.parent:
-            base = base.parent
-        if not base.is_dir():
-            raise InvalidInputError(f"{flag} {path}: cannot be created, {base} is not a folder")
-    try:
-        fd, probe = tempfile.mkstemp(prefix=".facenet-tf-probe-", dir=base)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as err:
-        raise InvalidInputError(
-            f"{flag} {path}: cannot write in {base} ({err.strerror or err})"
-        ) from None
 
 
 def collect_images(inputs: Iterable[str]) -> list[Path]:

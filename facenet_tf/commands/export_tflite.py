@@ -47,8 +47,8 @@ _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Replace an existing output."
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    from facenet_tf.cli_lib import check_writable
     from facenet_tf.export import tflite
+    from facenet_tf.io.files import check_writable
 
     config = tflite.TFLiteConfig(
         model=_MODEL.value or "",

@@ -56,7 +56,7 @@ class SavedModelConfig:
         if out.is_dir() and any(out.iterdir()) and not self.overwrite:
             raise InvalidInputError(f"--output {out} is not empty; pass --overwrite to replace it")
         # Before the model is loaded: TensorFlow would fail late, with PermissionDeniedError.
-        from facenet_tf.cli_lib import check_writable
+        from facenet_tf.io.files import check_writable
 
         check_writable(out)
 

@@ -10,6 +10,7 @@ make a listing endless.
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 from facenet_tf.errors import InvalidInputError
@@ -47,3 +48,32 @@ def list_images(root: PathLike, recursive: bool = True) -> list[Path]:
         dirs[:] = [d for d in dirs if not d.startswith(".")] if recursive else []
         found.extend(Path(parent, f) for f in files if is_image_name(f))
     return sorted(found, key=lambda p: p.parts)
+
+
+def check_writable(path: str | os.PathLike, flag: str = "--output") -> None:
+    """Checks, creating nothing, that ``path`` (a file or folder to be written) can be
+    made: its nearest existing ancestor must be a folder where a file can be written.
+
+    A probe file is written and removed there: permission bits alone do not tell (root
+    writes through them; a read-only mount refuses everyone).
+
+    Raises:
+        InvalidInputError: the message names the flag, the path and the reason.
+    """
+    path = Path(path).absolute()
+    if path.is_dir():
+        base = path
+    else:
+        base = path.parent
+        while not base.exists() and not base.is_symlink() and base != base.parent:
+            base = base.parent
+        if not base.is_dir():
+            raise InvalidInputError(f"{flag} {path}: cannot be created, {base} is not a folder")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".facenet-tf-probe-", dir=base)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise InvalidInputError(
+            f"{flag} {path}: cannot write in {base} ({err.strerror or err})"
+        ) from None

@@ -144,19 +144,3 @@ class CropEvaluator:
                 batch = np.concatenate([batch, pad])
             chunks.append(np.asarray(embed_fn(batch), np.float64)[:valid])
         return self.evaluator.score(np.concatenate(chunks))
-
-
-def view1_threshold(
-    dev_train: PairEvaluator, dev_test: PairEvaluator, pipeline: Any
-) -> dict[str, float]:
-    """LFW view 1: the best-accuracy threshold on DevTrain, applied to DevTest.
-
-    Returns:
-        ``threshold``, ``train_accuracy`` and ``test_accuracy``.
-    """
-    return verification.train_test_verification(
-        dev_train.distances(dev_train.embed(pipeline)),
-        dev_train.issame,
-        dev_test.distances(dev_test.embed(pipeline)),
-        dev_test.issame,
-    )

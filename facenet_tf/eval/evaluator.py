@@ -5,6 +5,9 @@ it needs, by default through a ``FacePipeline`` (``facenet_tf.embed``'s code), a
 the pairs: the k-fold protocol for view 2 (``pairs.txt``, 10 folds), the best-accuracy
 threshold for one-fold files such as view 1. The evaluation binary, training validation,
 export parity and the LFW benchmarks all use it, so their figures describe the same code.
+Cross-model pairs (the first image of each pair embedded by one model, the second by
+another, as harmonic models are compared) are scored by handing both models' vectors of
+the images to ``score(embeddings, second)``.
 """
 
 from __future__ import annotations
@@ -70,23 +73,38 @@ class PairEvaluator:
         """The pipeline's model inputs for the images: float32 [K, H, W, 3]."""
         return pipeline.crops([str(p) for p in self.paths]).pixels
 
-    def distances(self, embeddings: np.ndarray) -> np.ndarray:
-        """Pair distances float64 [P] from the images' embeddings [K, D]."""
-        emb = np.asarray(embeddings)
-        if emb.shape[0] != len(self.keys):
-            raise InvalidInputError(
-                f"embeddings: {emb.shape[0]} rows for the {len(self.keys)} images of the pairs"
-            )
-        return pair_distances(emb[self.first], emb[self.second], self.distance)
+    def distances(self, embeddings: np.ndarray, second: np.ndarray | None = None) -> np.ndarray:
+        """Pair distances float64 [P] from the images' embeddings [K, D].
 
-    def kfold(self, embeddings: np.ndarray) -> verification.VerificationResult:
+        Args:
+            embeddings: [K, D] vectors of the images, in ``keys`` order.
+            second: [K, D] another model's vectors of the same images: the second image
+                of every pair is taken from it (cross-model pairs); None: `embeddings`.
+        """
+        emb = self._rows(embeddings, "embeddings")
+        other = emb if second is None else self._rows(second, "second")
+        return pair_distances(emb[self.first], other[self.second], self.distance)
+
+    def _rows(self, embeddings: np.ndarray, name: str) -> np.ndarray:
+        emb = np.asarray(embeddings)
+        if emb.ndim != 2 or emb.shape[0] != len(self.keys):
+            raise InvalidInputError(
+                f"{name}: {emb.shape} for the {len(self.keys)} images of the pairs "
+                "(one row per image)"
+            )
+        return emb
+
+    def kfold(
+        self, embeddings: np.ndarray, second: np.ndarray | None = None
+    ) -> verification.VerificationResult:
         """The k-fold protocol over the file's folds (thresholds from the other folds)."""
         return verification.kfold_verification(
-            self.distances(embeddings), self.issame, self.pairs.folds, self.far_target
+            self.distances(embeddings, second), self.issame, self.pairs.folds, self.far_target
         )
 
-    def score(self, embeddings: np.ndarray) -> dict[str, Any]:
-        """Scores the pairs from the images' embeddings [K, D].
+    def score(self, embeddings: np.ndarray, second: np.ndarray | None = None) -> dict[str, Any]:
+        """Scores the pairs from the images' embeddings [K, D] (and, for cross-model pairs,
+        the second model's vectors `second` [K, D] of the same images; see `distances`).
 
         Returns:
             For a file with several folds, ``VerificationResult.to_dict()`` of the k-fold
@@ -94,10 +112,12 @@ class PairEvaluator:
             for one fold, ``accuracy`` and ``threshold`` of the best-accuracy threshold.
             Both have ``mean_distance_same`` and ``mean_distance_different``.
         """
-        d = self.distances(embeddings)
+        d = self.distances(embeddings, second)
         out: dict[str, Any]
         if self.pairs.num_folds > 1:
-            out = self.kfold(embeddings).to_dict()
+            out = verification.kfold_verification(
+                d, self.issame, self.pairs.folds, self.far_target
+            ).to_dict()
         else:
             threshold, accuracy = verification.best_accuracy_threshold(d, self.issame)
             out = {"accuracy": float(accuracy), "threshold": float(threshold)}

@@ -1,4 +1,5 @@
-"""Metric-learning losses: FaceNet's triplet loss and its batch-hard / batch-all variants."""
+"""Metric-learning losses: FaceNet's triplet loss, its batch-hard / batch-all variants, and
+the harmonic (cross-model compatibility) loss."""
 
 from facenet_tf.losses.distances import (
     angular_distances,
@@ -7,6 +8,7 @@ from facenet_tf.losses.distances import (
     squared_l2_distances,
 )
 from facenet_tf.losses.distributed import all_gather_batch, replica_triplet_loss
+from facenet_tf.losses.harmonic import harmonic_loss, harmonic_stats
 from facenet_tf.losses.triplet import (
     DEFAULT_MARGIN,
     triplet_batch_all_loss,
@@ -29,6 +31,8 @@ __all__ = [
     "TripletSemiHardLoss",
     "all_gather_batch",
     "angular_distances",
+    "harmonic_loss",
+    "harmonic_stats",
     "l2_distances",
     "pairwise_distances",
     "replica_triplet_loss",

@@ -88,17 +88,20 @@ def _compiling_with_xla() -> bool:
 
 
 def identity_table(
-    labels: tf.Tensor, xla: bool
+    labels: tf.Tensor, xla: bool, include_self: bool = False
 ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
     """Identity ids and every anchor's positives, from the labels, in O(B log B + B Kmax).
 
     Members of each identity are listed in batch order, the anchor itself left out; rows
     are padded to Kmax = (largest identity count) - 1 with the anchor's own column. Under
-    XLA, Kmax is B - 1, its static bound.
+    XLA, Kmax is B - 1, its static bound. With `include_self` the anchor's own column is
+    one of its positives (Kmax = largest count, B under XLA): across two models' vectors
+    of the same images, where column a is the other model's vector of anchor a's image.
 
     Args:
         labels: [B] labels of any sortable dtype, or strings.
         xla: tracing for XLA, where Kmax must not depend on the labels.
+        include_self: list the anchor's own column among its positives.
 
     Returns:
         ids: int32 [B], equal for equal labels; positives: int32 [B, Kmax]; valid: bool
@@ -116,13 +119,16 @@ def identity_table(
     start = tf.gather(tf.math.unsorted_segment_min(tf.range(b), group, b), ids)
     count = tf.gather(tf.math.unsorted_segment_sum(tf.ones_like(group), group, b), ids)
     rank = position - start  # the anchor's place in its identity
+    others = 0 if include_self else 1  # members other than the anchor: count - others
     if xla:
-        kmax = tf.maximum(b - 1, 0)
+        kmax = tf.maximum(b - others, 0)
     else:
-        kmax = tf.maximum(tf.reduce_max(tf.concat([count, [1]], 0)) - 1, 0)
+        kmax = tf.maximum(tf.reduce_max(tf.concat([count, [others]], 0)) - others, 0)
     slot = tf.range(kmax)[None, :]
-    member = slot + tf.cast(slot >= rank[:, None], tf.int32)  # skip the anchor itself
-    valid = slot < count[:, None] - 1
+    member = slot
+    if not include_self:
+        member = slot + tf.cast(slot >= rank[:, None], tf.int32)  # skip the anchor itself
+    valid = slot < count[:, None] - others
     member = tf.minimum(member, count[:, None] - 1)  # keep padding inside the identity
     positives = tf.gather(order, start[:, None] + member)
     positives = tf.where(valid, positives, tf.range(b)[:, None])
@@ -143,6 +149,27 @@ def prepare_batch(labels: tf.Tensor, embeddings: tf.Tensor, distance: str, xla: 
     """
     distances = pairwise_distances(embeddings, distance)
     ids, positives, valid, count = identity_table(labels, xla)
+    negative = tf.not_equal(ids[:, None], ids[None, :])
+    return Batch(distances, negative, positives, valid, tf.size(ids) - count)
+
+
+def prepare_cross_batch(labels: tf.Tensor, distances: tf.Tensor, xla: bool) -> Batch:
+    """The `Batch` of a rectangular anchors x candidates distance matrix.
+
+    Anchors are one model's vectors of B images, candidates another model's vectors of
+    the same B images (row a and column a: the same image), so both share `labels`. An
+    anchor's positives are the candidates of its identity, its own image's column
+    included; its negatives the candidates of other identities.
+
+    Args:
+        labels: [B] identity labels of the images.
+        distances: float [B, B], anchors x candidates (not symmetric, diagonal not 0).
+        xla: tracing for XLA (static shapes: Kmax = B).
+
+    Returns:
+        A `Batch`.
+    """
+    ids, positives, valid, count = identity_table(labels, xla, include_self=True)
     negative = tf.not_equal(ids[:, None], ids[None, :])
     return Batch(distances, negative, positives, valid, tf.size(ids) - count)
 
@@ -237,15 +264,16 @@ def _gap_nearest(keys: tf.Tensor, segment: tf.Tensor, num_segments) -> tuple[tf.
     row the column of its largest key.
 
     Args:
-        keys: float [B, B]; negative cells hold their distance (>= 0), others -1.
-        segment: int32 [B, B], from `_gaps`.
-        num_segments: B * (Kmax + 1).
+        keys: float [A, C] (anchors x candidates; A = C = B within one batch); negative
+            cells hold their distance (>= 0), others -1.
+        segment: int32 [A, C], from `_gaps`.
+        num_segments: A * (Kmax + 1).
 
     Returns:
-        nearest: int32 [num_segments], >= B for segments without a negative.
-        farthest: int32 [B], meaningful for rows with a negative.
+        nearest: int32 [num_segments], >= C for segments without a negative.
+        farthest: int32 [A], meaningful for rows with a negative.
     """
-    b = tf.shape(keys)[0]
+    b = tf.shape(keys)[1]  # the number of columns: the sentinel of an empty segment
     columns = tf.range(b)[None, :]
     if keys.dtype == tf.float32:
         # float32 -> float64 leaves the low 29 mantissa bits zero: with the column there,
@@ -271,8 +299,9 @@ def semihard_negatives(batch: Batch) -> tuple[tf.Tensor, tf.Tensor]:
 
     For anchor a and positive p the negative is the nearest one strictly farther from a
     than p; when there is none, the farthest negative of a; when a has no negative at
-    all, a itself (TF Addons' fallback is the minimum of row a, which is d(a, a) = 0 for
-    our distances).
+    all, column a: a itself (TF Addons' fallback is the minimum of row a, which is
+    d(a, a) = 0 for our distances), or in a cross batch (`prepare_cross_batch`, anchors
+    x candidates) the candidate of a's own image.
 
     With a's positive distances sorted, t_1 <= ... <= t_K, a negative n lies in gap
     g(n) = #{k: t_k < d(a, n)} and is strictly farther than t_k exactly when g(n) >= k.
@@ -288,7 +317,7 @@ def semihard_negatives(batch: Batch) -> tuple[tf.Tensor, tf.Tensor]:
         fell_back: bool [B, Kmax], True where no negative was farther than p.
     """
     d = tf.stop_gradient(batch.distances)
-    b = tf.shape(d)[0]
+    b, n = tf.shape(d)[0], tf.shape(d)[1]  # anchors (rows) x candidates (columns)
     thresholds, order = _sorted_slots(gather_positives(batch, d), batch.valid)
     kmax = tf.shape(thresholds)[1]
     keys = tf.where(batch.negative, d, tf.constant(-1.0, d.dtype))  # others: gap 0, unused
@@ -297,7 +326,7 @@ def semihard_negatives(batch: Batch) -> tuple[tf.Tensor, tf.Tensor]:
     nearest = tf.reshape(nearest, [b, kmax + 1])[:, 1:]  # gap k answers t_k (1-based)
     # First non-empty gap at or after each k: the one holding non-empty gap number
     # (non-empty gaps before k) + 1.
-    nonempty = tf.cast(nearest < b, tf.int32)
+    nonempty = tf.cast(nearest < n, tf.int32)
     seen = tf.cumsum(nonempty, axis=1)
     first = tf.searchsorted(seen, seen - nonempty + 1, side="left")
     has_farther = first < kmax

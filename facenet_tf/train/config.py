@@ -56,6 +56,15 @@ class TrainConfig:
             trains with the triplet loss alone.
         distill_weight: weight of the distillation term mean ||f(x) - t(x)||^2.
         distill_center: centre the targets on their mean and re-normalise them.
+        harmonic_targets: a reference model's vectors of the training images (python -m
+            facenet_tf.train.distill_targets --teacher=REFERENCE), used as they are (never
+            centred): adds the harmonic loss (facenet_tf.losses.harmonic_loss) so the
+            trained model's vectors compare directly with the reference's; "" disables.
+        harmonic_weight: weight of the harmonic loss beside the triplet loss.
+        harmonic_margin: margin of the cross-model triplets, in units of distance (the
+            reference's space sets the scale).
+        harmonic_regression_weight: weight, inside the harmonic loss, of the mean
+            distance between each image's vector and its reference vector.
         optimizer: "adagrad" (paper), "sgd" (momentum 0.9) or "adam".
         learning_rate: base rate (paper: 0.05 with AdaGrad).
         lr_schedule: "constant", "piecewise", "cosine" (to learning_rate * lr_alpha at
@@ -109,6 +118,10 @@ class TrainConfig:
     distill_targets: str = ""
     distill_weight: float = 1.0
     distill_center: bool = True
+    harmonic_targets: str = ""
+    harmonic_weight: float = 1.0
+    harmonic_margin: float = 0.2
+    harmonic_regression_weight: float = 0.0
     optimizer: str = _choice("adagrad", OPTIMIZERS)
     learning_rate: float = 0.05
     lr_schedule: str = _choice("constant", LR_SCHEDULES)
@@ -240,7 +253,8 @@ def validate(c: TrainConfig) -> None:
     )
     _check_positive(
         c, "margin", "warmup_steps", "weight_decay", "val_every", "lr_alpha", "seed",
-        "max_train_minutes", "distill_weight", allow_zero=True,
+        "max_train_minutes", "distill_weight", "harmonic_weight", "harmonic_margin",
+        "harmonic_regression_weight", allow_zero=True,
     )  # fmt: skip
     if c.identities_per_batch < 2:
         _fail(
@@ -295,6 +309,15 @@ def validate(c: TrainConfig) -> None:
     fmt = c.resolved_data_format()
     if c.distill_targets and fmt != "folder":
         _fail("distill_targets", "needs folder-tree data (targets are looked up by path)")
+    if c.harmonic_targets:
+        if c.distill_targets:
+            _fail(
+                "harmonic_targets",
+                "cannot be combined with distill_targets (one target per image); the "
+                "harmonic loss regresses to its reference with harmonic_regression_weight",
+            )
+        if fmt != "folder":
+            _fail("harmonic_targets", "needs folder-tree data (targets are looked up by path)")
     if fmt == "tfrecord" and not tfrecord_files(c.data_dir):
         _fail("data_dir", f"no TFRecord shards in {', '.join(c.data_dir)}")
     if fmt == "folder":
@@ -303,6 +326,9 @@ def validate(c: TrainConfig) -> None:
                 _fail("data_dir", f"{d}: no such folder")
     if c.distill_targets and not tf.io.gfile.exists(c.distill_targets):
         _fail("distill_targets", f"{c.distill_targets}: no such file")
+    if c.harmonic_targets:
+        if not tf.io.gfile.exists(c.harmonic_targets):
+            _fail("harmonic_targets", f"{c.harmonic_targets}: no such file")
     if c.val_pairs:
         if not tf.io.gfile.exists(c.val_pairs):
             _fail("val_pairs", f"{c.val_pairs}: no such file")

@@ -4,6 +4,8 @@
 embeds its share of an identity-balanced P x K batch, the triplet loss is mined over the
 gathered global batch (``facenet_tf.losses.replica_triplet_loss``) and the optimizer's
 summing all-reduce makes the update equal to single-device training on the global batch.
+With ``harmonic_targets`` the harmonic loss against a reference model's stored vectors of
+the same images (``facenet_tf.losses.harmonic_loss``) is added, mined the same way.
 
 A run is resumable: batch s depends only on (seed, s), a checkpoint holds the model,
 the optimizer and the step, and a re-run with the same config continues from the newest
@@ -23,6 +25,7 @@ import time
 from collections.abc import Callable
 
 import keras
+import numpy as np
 import tensorflow as tf
 from absl import logging
 
@@ -43,6 +46,13 @@ _LOSSES = {
     "batch_all": (losses.triplet_batch_all_loss, losses.triplet_batch_all_stats),
 }
 _STAT_KEYS = ("fraction_active_triplets", "mean_d_ap", "mean_d_an", "fraction_fallback_negatives")
+_HARMONIC_STAT_KEYS = (
+    "loss",
+    "matched_distance",
+    "fraction_active_triplets",
+    "mean_d_ap",
+    "mean_d_an",
+)
 METRICS_FILE = "metrics.jsonl"
 
 
@@ -113,6 +123,8 @@ def make_dataset_fn(
         )
     index = folder.scan_folder_tree(list(config.data_dir))
     targets = has_target = None
+    if config.harmonic_targets:
+        targets = load_harmonic_targets(config.harmonic_targets, index.paths, embedding_dim)
     if config.distill_targets:
         from facenet_tf.train import distill
 
@@ -148,6 +160,37 @@ def make_dataset_fn(
     )
 
 
+def load_harmonic_targets(
+    path: str, paths: tuple[str, ...], embedding_dim: int | None = None
+) -> np.ndarray:
+    """The reference's vectors float32 [N, D] of every training image, uncentred, in
+    ``paths`` order.
+
+    The harmonic loss mines over every image of a batch in both models' spaces, so every
+    training image needs its reference vector: a missing one is an error, not a skip.
+
+    Raises:
+        InvalidInputError: the file is unusable, an image has no vector, or the vectors
+            are not ``embedding_dim`` wide.
+    """
+    from facenet_tf.train import distill
+
+    targets, has_target = distill.load_targets(path, paths, center=False)
+    if not has_target.all():
+        missing = [p for p, ok in zip(paths, has_target, strict=True) if not ok]
+        raise InvalidInputError(
+            f"harmonic_targets {path}: {len(missing)} of {len(paths)} training images have no "
+            f"reference vector (e.g. {missing[:3]}); compute the targets for these data_dir "
+            "folders"
+        )
+    if embedding_dim is not None and targets.shape[1] != embedding_dim:
+        raise InvalidInputError(
+            f"harmonic_targets {path}: {targets.shape[1]}-D reference vectors for a model with "
+            f"{embedding_dim}-D embeddings"
+        )
+    return targets
+
+
 class Trainer:
     """The compiled step functions of one run; build it inside ``strategy.scope()``.
 
@@ -164,6 +207,13 @@ class Trainer:
         self.step = step
         self.loss_fn, self.stats_fn = _LOSSES[config.loss]
         self.loss_kwargs = {"margin": config.margin, "distance": config.distance}
+        self.harmonic_kwargs = None
+        if config.harmonic_targets:
+            self.harmonic_kwargs = {
+                "margin": config.harmonic_margin,
+                "distance": config.distance,
+                "regression_weight": config.harmonic_regression_weight,
+            }
         train_model = _with_feature_output(model)
         forward = lambda images: train_model(images, training=True)  # noqa: E731
         # XLA compiles the forward pass and, through it, its gradient; the collectives of
@@ -183,7 +233,17 @@ class Trainer:
             embeddings, features = self.forward(batch["image"])
             embeddings = tf.cast(embeddings, tf.float32)
             loss = losses.replica_triplet_loss(self.loss_fn, labels, embeddings, **self.loss_kwargs)
-            if "target" in batch:
+            if self.harmonic_kwargs is not None:
+                # Mined over the global batch like the triplet loss: the reference vectors
+                # travel beside the embeddings (they carry no gradient). With weight 0 (the
+                # comparison run) only the logged statistics below are computed.
+                if self.config.harmonic_weight > 0:
+                    joint = tf.concat([embeddings, tf.cast(batch["target"], tf.float32)], axis=1)
+                    harmonic = losses.replica_triplet_loss(
+                        _harmonic_of_joint, labels, joint, **self.harmonic_kwargs
+                    )
+                    loss = loss + self.config.harmonic_weight * harmonic
+            elif "target" in batch:
                 distill = _distill_loss(embeddings, batch["target"], batch["has_target"])
                 # Each replica's term is its mean / R, so the summed gradient is the mean's.
                 replicas = tf.cast(self.strategy.num_replicas_in_sync, tf.float32)
@@ -191,10 +251,19 @@ class Trainer:
             scaled = self.optimizer.scale_loss(loss)
         grads = tape.gradient(scaled, variables)
         self.optimizer.apply(grads, variables)
+        if self.harmonic_kwargs is not None:
+            embeddings = tf.concat([embeddings, tf.cast(batch["target"], tf.float32)], axis=1)
         if self.strategy.num_replicas_in_sync > 1:
             labels, embeddings, _, _ = losses.all_gather_batch(labels, embeddings)
-        stats = self.stats_fn(labels, tf.stop_gradient(embeddings), **self.loss_kwargs)
+        embeddings = tf.stop_gradient(embeddings)
+        reference = None
+        if self.harmonic_kwargs is not None:
+            embeddings, reference = tf.split(embeddings, 2, axis=1)
+        stats = self.stats_fn(labels, embeddings, **self.loss_kwargs)
         metrics = {k: stats[k] for k in _STAT_KEYS if k in stats}
+        if reference is not None:
+            harmonic = losses.harmonic_stats(labels, embeddings, reference, **self.harmonic_kwargs)
+            metrics.update({f"harmonic_{k}": harmonic[k] for k in _HARMONIC_STAT_KEYS})
         if distill is not None:
             metrics["distill_loss"] = distill
         norms = tf.norm(tf.cast(features, tf.float32), axis=1)
@@ -223,6 +292,12 @@ class Trainer:
     def _embed(self, images):
         out = self.strategy.run(lambda x: self.model(x, training=False), args=(images,))
         return tf.cast(self.strategy.experimental_local_results(out)[0], tf.float32)
+
+
+def _harmonic_of_joint(labels, joint, **kwargs) -> tf.Tensor:
+    """`harmonic_loss` of ``joint = [embeddings | reference]`` ([B, 2D])."""
+    embeddings, reference = tf.split(joint, 2, axis=1)
+    return losses.harmonic_loss(labels, embeddings, reference, **kwargs)
 
 
 def _distill_loss(embeddings: tf.Tensor, targets: tf.Tensor, weights: tf.Tensor) -> tf.Tensor:

@@ -6,16 +6,24 @@ Synthetic data: unit vectors in clusters (one per identity, like face embeddings
 N = 10k and 100k (1M with --million; --quick: 2k and 10k). Queries are other members of
 the same clusters. Recall is against the exact top k of the numpy peer.
 
-The 128-byte (sq8) accuracy cost on real embeddings: the LFW embeddings of the default
-model cached at --lfw_cache (13,233 photos, written by the clustering benchmark; skipped
-when absent): leave-one-out rank-1 identification (nearest other face has the same
-identity) with float32 (flat) vs 8-bit (sq8) storage, and the change of the squared-L2
-distance of 20,000 random pairs.
+Real embeddings of the default model, as ``benchmarks/cluster_lfw.py --embed`` caches them
+under its ``--cache_dir`` (each part is skipped, saying so, when its file is absent):
+
+* CelebA (``--celeba_cache``, default ``$FACENET_TF_HOME/cluster/celeba_embeddings.npz``;
+  people disjoint from LFW, the set settings may be chosen on): each approximate kind at
+  several settings against flat (exact): recall@1/@10 of the other faces nearest to 1,000
+  of the faces, leave-one-out rank-1 identification (the nearest other face has the same
+  identity) and batch queries/s. ``auto``'s approximate kind is chosen on this.
+* LFW (``--lfw_cache``, default ``$FACENET_TF_HOME/lfw_all/embeddings.npz``; evaluation
+  only, nothing is chosen on it): the same table, and the 128-byte (sq8) accuracy cost:
+  leave-one-out rank-1 with float32 (flat) vs 8-bit (sq8) storage and the change of the
+  squared-L2 distance of 20,000 random pairs.
 
 Usage (from the repository root):
     nice -n 10 python benchmarks/gallery_search.py            # 10k, 100k
     nice -n 10 python benchmarks/gallery_search.py --quick    # 2k, 10k
     nice -n 10 python benchmarks/gallery_search.py --million  # adds 1M
+    ... --nosynthetic --output=benchmarks/results/gallery_search_real.json  # real only
 Writes benchmarks/results/gallery_search.json and prints a table.
 """
 
@@ -37,13 +45,24 @@ sys.path.insert(0, str(REPO))
 
 from facenet_tf.distances import pair_distances, pairwise_distances  # noqa: E402
 from facenet_tf.gallery import Gallery, indexes  # noqa: E402
+from facenet_tf.pretrained.cache import cache_home  # noqa: E402
 
 _QUICK = flags.DEFINE_bool("quick", False, "Small sizes (2k, 10k).")
 _MILLION = flags.DEFINE_bool("million", False, "Also N = 1,000,000 (minutes, ~2 GB).")
 _QUERIES = flags.DEFINE_integer("queries", 200, "Queries per size.")
 _LFW = flags.DEFINE_string(
-    "lfw_cache", "/work/cache/lfw_all/embeddings.npz", "Cached LFW embeddings (.npz)."
+    "lfw_cache",
+    None,
+    "LFW embeddings (.npz) of benchmarks/cluster_lfw.py --embed; default "
+    "$FACENET_TF_HOME/lfw_all/embeddings.npz. Absent: the real-embedding part is skipped.",
 )
+_CELEBA = flags.DEFINE_string(
+    "celeba_cache",
+    None,
+    "CelebA embeddings (.npz) of benchmarks/cluster_lfw.py --embed; default "
+    "$FACENET_TF_HOME/cluster/celeba_embeddings.npz. Absent: that part is skipped.",
+)
+_SYNTHETIC = flags.DEFINE_bool("synthetic", True, "Run the synthetic sizes.")
 _OUT = flags.DEFINE_string("output", str(REPO / "benchmarks/results/gallery_search.json"), "")
 
 D = 128
@@ -58,6 +77,15 @@ VARIANTS = [
     ("ivf_sq8", {"nprobe": 16}),
     ("ivf_sq8", {"nprobe": 64}),
     ("hnsw", {"ef_search": 32}),
+    ("hnsw", {"ef_search": 64}),
+    ("hnsw", {"ef_search": 128}),
+]
+# On real embeddings: the defaults (indexes.DEFAULT_NPROBE, DEFAULT_EF_SEARCH) and more.
+REAL_VARIANTS = [
+    ("ivf_flat", {"nprobe": 16}),
+    ("ivf_flat", {"nprobe": 64}),
+    ("ivf_sq8", {"nprobe": 16}),
+    ("ivf_sq8", {"nprobe": 64}),
     ("hnsw", {"ef_search": 64}),
     ("hnsw", {"ef_search": 128}),
 ]
@@ -157,32 +185,95 @@ def _line(r: dict) -> str:
     )
 
 
-def lfw_sq8_cost(root: Path) -> dict | None:
-    path = Path(_LFW.value)
+def load_embeddings(value: str | None, default: str, flag: str):
+    """(embeddings float32 [N, D] of the photos with a face, identities [N], model, path)
+    of a cache of benchmarks/cluster_lfw.py, or None (said) when it is absent."""
+    path = Path(value) if value else cache_home() / default
     if not path.exists():
-        print(f"{path}: absent; skipping the real-embedding sq8 cost")
+        print(
+            f"{path}: absent; skipping its part (write it with `python "
+            f"benchmarks/cluster_lfw.py --embed --cache_dir=DIR`, then pass "
+            f"--{flag}=DIR/{default})"
+        )
         return None
     z = np.load(path, allow_pickle=False)
     keep = ~z["no_face"]
-    x, who = z["embeddings"][keep], z["identities"][keep]
-    model = str(z["model"])
-    _, counts = np.unique(who, return_counts=True)
+    return z["embeddings"][keep], z["identities"][keep], str(z["model"]), path
+
+
+def real_gallery(root: Path, tag: str, data, kind: str):
+    """A read-only gallery of ``kind`` holding ``data``'s embeddings (its ids are
+    0..N-1), made once."""
+    x, who, model, _ = data
+    folder = root / f"{tag}_{kind}"
+    if not folder.exists():
+        with Gallery.create(folder, model=model, index=kind) as g:
+            g.add(x, list(who))
+    g = Gallery.open(folder, readonly=True)
+    assert g.index_kind == kind, (g.index_kind, kind)
+    return g
+
+
+def leave_one_out_rank1(g, x: np.ndarray, who: np.ndarray) -> float:
+    """The share of faces with a mate whose nearest other gallery face is a mate (a
+    face an approximate index returns no neighbour for counts as a miss)."""
+    ids = g.ids
+    nearest = others(g.search(x, k=2).ids, ids, 1)[:, 0]
+    hit = (nearest >= 0) & (who[np.searchsorted(ids, nearest).clip(0, len(ids) - 1)] == who)
+    return float(np.mean(hit[has_mate(who)]))
+
+
+def others(found: np.ndarray, own: np.ndarray, k: int) -> np.ndarray:
+    """int64 [Q, k]: each row of ``found`` without the query's own id ``own`` [Q]
+    (-1 padded)."""
+    out = np.full((len(found), k), -1, np.int64)
+    for i, (row, me) in enumerate(zip(found, own, strict=True)):
+        rest = row[(row != me) & (row >= 0)][:k]
+        out[i, : len(rest)] = rest
+    return out
+
+
+def has_mate(who: np.ndarray) -> np.ndarray:
+    names, counts = np.unique(who, return_counts=True)
+    return np.isin(who, names[counts >= 2])
+
+
+def approximate_on_real(root: Path, tag: str, data) -> list[dict]:
+    """Flat and each of REAL_VARIANTS on real embeddings: recall@1/@10 of the other faces
+    nearest to 1,000 of the faces against flat, leave-one-out rank-1, batch queries/s."""
+    x, who, _, _ = data
+    q = np.random.default_rng(1).choice(len(x), 1_000, replace=False)
+    rows, exact = [], None
+    for kind, params in [("flat", {}), *REAL_VARIANTS]:
+        g = real_gallery(root, tag, data, kind)
+        for name, value in params.items():
+            setattr(g, name, value)
+        g.search(x[q[:5]], k=11)  # warm up
+        t = time.perf_counter()
+        found = others(g.search(x[q], k=11).ids, g.ids[q], 10)
+        qps = len(q) / (time.perf_counter() - t)
+        exact = found if exact is None else exact
+        if kind.startswith("ivf"):
+            params = {"nlist": g.info()["index"]["nlist"], **params}
+        rows.append(
+            {"set": tag, "faces": len(x), "kind": kind, "params": params,
+             "batch_qps": qps, "recall@1": recall(found, exact, 1),
+             "recall@10": recall(found, exact, 10), "rank1": leave_one_out_rank1(g, x, who)}
+        )  # fmt: skip
+        print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
+def lfw_sq8_cost(root: Path, lfw) -> dict:
+    x, who, model, path = lfw
     out = {"source": str(path), "model": model, "faces": int(len(x))}
     stored = {}
     for kind in ("flat", "sq8"):
-        with Gallery.create(root / f"lfw_{kind}", model=model, index=kind) as g:
-            ids = g.add(x, list(who))
-        g = Gallery.open(root / f"lfw_{kind}", readonly=True)
-        assert g.index_kind == kind
-        r = g.search(x, k=2)
-        # leave one out: the nearest face other than the query itself
-        nearest = np.where(r.ids[:, 0] == ids, r.ids[:, 1], r.ids[:, 0])
-        pos = np.searchsorted(ids, nearest)
-        has_mate = np.isin(who, np.unique(who)[counts >= 2])
-        out[f"rank1_{kind}"] = float(np.mean(who[pos][has_mate] == who[has_mate]))
+        g = real_gallery(root, "lfw", lfw, kind)
+        out[f"rank1_{kind}"] = leave_one_out_rank1(g, x, who)
         out[f"bytes_per_face_{kind}"] = g.info()["index_bytes_per_face"]
-        stored[kind] = g.vectors(ids)
-    out["rank1_queries"] = int(has_mate.sum())
+        stored[kind] = g.vectors(g.ids)
+    out["rank1_queries"] = int(has_mate(who).sum())
     rng = np.random.default_rng(0)
     a, b = rng.integers(0, len(x), 20_000), rng.integers(0, len(x), 20_000)
     same = who[a] == who[b]
@@ -210,9 +301,11 @@ def main(argv):
     sizes = [2_000, 10_000] if _QUICK.value else [10_000, 100_000]
     if _MILLION.value:
         sizes.append(1_000_000)
+    if not _SYNTHETIC.value:
+        sizes = []
     results = {
         "command": "python benchmarks/gallery_search.py" + " --quick" * _QUICK.value
-        + " --million" * _MILLION.value,
+        + " --million" * _MILLION.value + " --nosynthetic" * (not _SYNTHETIC.value),
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
                     "load_avg_at_start": os.getloadavg()},
         "dim": D, "queries": _QUERIES.value, "auto_crossover": indexes.AUTO_CROSSOVER,
@@ -221,7 +314,16 @@ def main(argv):
     with tempfile.TemporaryDirectory() as tmp:
         for n in sizes:
             results["rows"] += run_size(n, Path(tmp))
-        results["lfw_sq8"] = lfw_sq8_cost(Path(tmp))
+        celeba = load_embeddings(_CELEBA.value, "cluster/celeba_embeddings.npz", "celeba_cache")
+        lfw = load_embeddings(_LFW.value, "lfw_all/embeddings.npz", "lfw_cache")
+        results["real_sources"] = {
+            tag: str(data[3]) for tag, data in (("celeba", celeba), ("lfw", lfw)) if data
+        }
+        if celeba:
+            results["celeba_approximate"] = approximate_on_real(Path(tmp), "celeba", celeba)
+        if lfw:
+            results["lfw_sq8"] = lfw_sq8_cost(Path(tmp), lfw)
+            results["lfw_approximate"] = approximate_on_real(Path(tmp), "lfw", lfw)
     results["machine"]["load_avg_at_end"] = os.getloadavg()
     Path(_OUT.value).parent.mkdir(parents=True, exist_ok=True)
     Path(_OUT.value).write_text(json.dumps(results, indent=1) + "\n")

@@ -8,13 +8,13 @@
 
 Vectors live in a faiss index (``facenet_tf.gallery.indexes``), labels and sources in a
 SQLite table, both named with their sha256 by a JSON manifest replaced atomically on save
-(``facenet_tf.gallery.storage``). Reported distances are computed by
+(``facenet_tf.gallery.generation`` over ``facenet_tf.gallery.storage``). What ``add`` and
+``search`` accept is ``facenet_tf.gallery.inputs``. Reported distances are computed by
 ``facenet_tf.distances`` on the stored vectors; faiss only finds the candidates.
 """
 
 from __future__ import annotations
 
-import datetime
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,12 +23,9 @@ from typing import Any
 import numpy as np
 
 from facenet_tf.distances import l2_normalize, pair_distances
-from facenet_tf.errors import GalleryError, InvalidInputError, InvalidInputTypeError
-from facenet_tf.gallery import indexes, storage
+from facenet_tf.errors import GalleryError, InvalidInputError
+from facenet_tf.gallery import generation, indexes, inputs, storage
 from facenet_tf.gallery.search_result import SearchResult
-
-# Re-reads of the manifest when a writer replaces the generation during an open.
-_OPEN_ATTEMPTS = 20
 
 
 class Gallery:
@@ -144,7 +141,7 @@ class Gallery:
             raise GalleryError(f"{folder}: no such gallery folder")
         lock = None if readonly else storage.WriterLock(folder)
         try:
-            manifest, index, table = _load(folder)
+            manifest, index, table = generation.load(folder)
             gallery = cls(folder, manifest, index, table, lock, model)
             if model is not None:
                 gallery._embedder()
@@ -153,15 +150,12 @@ class Gallery:
                 lock.release()
             raise
         if lock is not None:
-            storage.remove_stale(folder, set(_names(manifest)))
+            storage.remove_stale(folder, set(generation.file_names(manifest)))
         return gallery
 
     # === Contents ===
 
     def __len__(self) -> int:
-        return int(self._manifest_count())
-
-    def _manifest_count(self) -> int:
         return len(self._labels)
 
     @property
@@ -251,20 +245,8 @@ class Gallery:
         """
         self._check_writable()
         vectors = self._embeddings(items, aligned, "items")
-        n = len(vectors)
-        if isinstance(labels, str):
-            labels = [labels] * n
-        labels = list(labels)
-        if len(labels) != n:
-            raise InvalidInputError(f"labels: {len(labels)} labels for {n} faces")
-        bad = [lab for lab in labels if not isinstance(lab, str)]
-        if bad:
-            raise InvalidInputTypeError(f"labels must be strings; got {bad[0]!r}")
-        if sources is None:
-            sources = _paths_of(items, n)
-        sources = list(sources)
-        if len(sources) != n or any(s is not None and not isinstance(s, str) for s in sources):
-            raise InvalidInputError(f"sources: expected {n} strings (or None)")
+        labels = inputs.labels_for(labels, len(vectors))
+        sources = inputs.sources_for(sources, items, len(vectors))
         return self._add_vectors(vectors, labels, sources)
 
     def _add_vectors(
@@ -407,45 +389,22 @@ class Gallery:
         if not self._dirty:
             return
         self._join()
-        self._train_if_due()
-        generation = int(self._manifest["generation"]) + 1
-        names = storage.file_names(generation)
-        folder = self.path
-        storage.write_atomic(folder / names["index"], lambda p: indexes.write(self._index, p))
-        storage.write_atomic(
-            folder / names["table"],
-            lambda p: storage.write_table(p, self._ids, self._labels, self._sources),
+        self._index, self._kind = indexes.train_if_due(
+            self._index, self._kind, self._ids, self._params
         )
-        storage.fsync_dir(folder)
-        manifest = dict(self._manifest)
         self._params["kind"] = self._kind
-        manifest.update(
-            generation=generation,
-            count=len(self._ids),
+        self._manifest = generation.write(
+            self.path,
+            self._manifest,
+            self._index,
+            self._ids,
+            self._labels,
+            self._sources,
             next_id=self._next_id,
             index=dict(self._params),
-            files={role: storage.file_entry(folder / name) for role, name in names.items()},
-            saved=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         )
-        storage.write_json(folder / storage.MANIFEST, manifest)
-        storage.fsync_dir(folder)
-        self._manifest = manifest
         self._dirty = False
-        storage.remove_stale(folder, set(names.values()))
-
-    def _train_if_due(self) -> None:
-        """Converts a flat staging index to the requested kind once there are enough
-        faces, and re-trains an IVF index that has grown `indexes.RETRAIN_GROWTH`-fold."""
-        count = len(self._ids)
-        target = indexes.target_kind(self._params["requested"], count)
-        grown = self._kind.startswith("ivf") and count >= indexes.RETRAIN_GROWTH * int(
-            self._params.get("trained_count") or 1
-        )
-        if (self._kind == "flat" and target != "flat") or grown:
-            kind = target if self._kind == "flat" else self._kind
-            vectors = indexes.reconstruct(self._index, self._ids)
-            self._index = indexes.build(kind, vectors, self._ids, self._params)
-            self._kind = kind
+        storage.remove_stale(self.path, set(generation.file_names(self._manifest)))
 
     def info(self) -> dict[str, Any]:
         """What ``facenet-tf gallery info`` prints: model, sizes, index settings, files."""
@@ -539,17 +498,10 @@ class Gallery:
         Raises:
             GalleryError: its name or embedding size differs from the gallery's.
         """
-        from facenet_tf.inference import get_embedder
-
-        embedder = get_embedder(model)
-        if embedder.name != self.model_name or embedder.embedding_dim != self.embedding_dim:
-            raise GalleryError(
-                f"{self.path}: holds {self.embedding_dim}-D embeddings of model "
-                f"{self.model_name!r}; model {embedder.name!r} makes "
-                f"{embedder.embedding_dim}-D ones (open it with its own model)"
-            )
+        self._embedder_ = inputs.checked_embedder(
+            model, self.path, self.model_name, self.embedding_dim
+        )
         self._model = model
-        self._embedder_ = embedder
 
     def _embedder(self):
         """The model's ``Embedder``, loaded on first need and checked against the
@@ -559,68 +511,4 @@ class Gallery:
         return self._embedder_
 
     def _embeddings(self, items: Any, aligned: bool, name: str) -> np.ndarray:
-        from facenet_tf.tasks import _as_embeddings
-
-        vectors = _as_embeddings(items, self._embedder(), aligned, name)
-        if vectors.shape[-1] != self.embedding_dim:  # pragma: no cover - model checked
-            raise InvalidInputError(
-                f"{name}: D={vectors.shape[-1]}, gallery D={self.embedding_dim}"
-            )
-        return vectors
-
-
-def _names(manifest: dict) -> list[str]:
-    return [entry["name"] for entry in manifest["files"].values()]
-
-
-def _paths_of(items: Any, n: int) -> list[str | None]:
-    """The file paths of ``items`` when it is a path or a list of paths, else Nones."""
-    if isinstance(items, str | os.PathLike):
-        return [os.fspath(items)] * n
-    if isinstance(items, list | tuple) and len(items) == n:
-        return [os.fspath(x) if isinstance(x, str | os.PathLike) else None for x in items]
-    return [None] * n
-
-
-def _load(folder: Path) -> tuple[dict, Any, tuple]:
-    """The manifest, index and table of the current generation, every file checked.
-
-    A file is opened before it is hashed and read through the same descriptor, so a
-    writer removing it meanwhile cannot change what is read; a file already gone means
-    a newer generation: the manifest is read again.
-    """
-    for _ in range(_OPEN_ATTEMPTS):
-        manifest = storage.read_manifest(folder)
-        try:
-            with (
-                open(folder / manifest["files"]["index"]["name"], "rb") as index_file,
-                open(folder / manifest["files"]["table"]["name"], "rb") as table_file,
-            ):
-                storage.check_open_file(index_file, manifest["files"]["index"])
-                storage.check_open_file(table_file, manifest["files"]["table"])
-                table_bytes = table_file.read()
-                index = indexes.read(index_file, manifest["index"]["kind"], manifest["index"])
-        except FileNotFoundError as e:
-            if storage.read_manifest(folder)["generation"] != manifest["generation"]:
-                continue
-            raise GalleryError(f"{e.filename}: missing; {storage.MANIFEST} names it") from e
-        table = storage.read_table(table_bytes, folder / manifest["files"]["table"]["name"])
-        _check_consistent(folder, manifest, index, table)
-        return manifest, index, table
-    raise GalleryError(f"{folder}: the gallery kept changing while being opened")
-
-
-def _check_consistent(folder: Path, manifest: dict, index, table) -> None:
-    ids = table[0]
-    path = folder / storage.MANIFEST
-    if index.d != manifest["embedding_dim"]:
-        raise GalleryError(
-            f"{path}: index holds {index.d}-D vectors, manifest says {manifest['embedding_dim']}"
-        )
-    if not (index.ntotal == len(ids) == manifest["count"]):
-        raise GalleryError(
-            f"{path}: count {manifest['count']}, index {index.ntotal}, table {len(ids)} "
-            "(files do not belong together)"
-        )
-    if len(ids) and ids[-1] >= manifest["next_id"]:
-        raise GalleryError(f"{path}: next_id {manifest['next_id']} is not above the ids")
+        return inputs.vectors(items, self._embedder(), aligned, name, self.embedding_dim)

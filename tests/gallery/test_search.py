@@ -198,3 +198,25 @@ def test_identify_far_uses_the_calibrated_threshold(tmp_path, data):
     assert g.threshold(points[0].far) == points[0].threshold
     with pytest.raises(InvalidInputError, match="not calibrated"):
         g.threshold(0.123456)
+
+
+def test_auto_is_exact_below_the_crossover_then_approximate(tmp_path, monkeypatch):
+    # The crossover itself (100,000) is measured by benchmarks/gallery_search.py; a
+    # smaller one here exercises the same conversion path in seconds.
+    monkeypatch.setattr(indexes, "AUTO_CROSSOVER", 3_000)
+    x, who = clustered(4_040, seed=11)
+    x, who, q = x[:4_000], who[:4_000], x[4_000:]
+    labels = [str(w) for w in who]
+    with Gallery.create(tmp_path / "g", index="auto") as g:
+        g.add(x[:2_999], labels[:2_999])
+    g = Gallery.open(tmp_path / "g")
+    assert g.index_kind == "flat"
+    exact, _ = knn_reference(q, x[:2_999], 10)
+    np.testing.assert_array_equal(g.search(q, k=10).ids, g.ids[exact])
+    g.add(x[2_999:], labels[2_999:])
+    g.save()
+    g.close()
+    g = Gallery.open(tmp_path / "g", readonly=True)
+    assert g.index_requested == "auto" and g.index_kind == indexes.AUTO_APPROXIMATE
+    exact, _ = knn_reference(q, x, 10)
+    assert _recall(g.search(q, k=10).ids, g.ids[exact]) >= 0.85

@@ -164,6 +164,22 @@ def figures_lfw_cost(data: dict) -> list[Figure]:
     ]
 
 
+def figures_embed_photos(data: dict) -> list[Figure]:
+    """``embed_photos.json``: photos/s of ``facenet_tf.embed(paths)`` with its defaults,
+    beside the same call with the background prefetch off."""
+    rate = data["photos_per_second"]
+    return [
+        Figure(
+            f"facenet_tf.embed(paths), defaults (flip), {data['photos']} LFW view-2 photos "
+            f"(photos/s; max abs vector diff {data['max_abs_vector_difference']:.3g})",
+            rate["ours"],
+            rate["serial"],
+            True,
+            "same call, no prefetch",
+        )
+    ]
+
+
 def figures_embed_help(data: dict) -> list[Figure]:
     """run_all's own record of ``facenet-tf embed --help``: best wall seconds of the runs."""
     return [
@@ -182,6 +198,7 @@ FIGURES: dict[str, Callable[[object], list[Figure]]] = {
     "detect_align": figures_detect_align,
     "triplet_loss": figures_triplet_loss,
     "lfw_default_model": figures_lfw_cost,
+    "embed_photos": figures_embed_photos,
     "embed_help": figures_embed_help,
 }
 
@@ -192,6 +209,7 @@ TITLES = {
     "detect_align": ("detect + align LFW (crops/s)", "mtcnn package"),
     "triplet_loss": ("triplet losses, fwd+bwd (ms)", "previous implementation"),
     "lfw_default_model": ("facenet_tf.embed, LFW photos (photos/s)", None),
+    "embed_photos": ("facenet_tf.embed(paths), LFW view-2 photos (photos/s)", "no prefetch"),
     "embed_help": ("`facenet-tf embed --help` wall time (s)", None),
 }
 
@@ -316,6 +334,12 @@ BENCHMARKS = (
         "lfw_default_model.json",
         quick=("--cost_images=100",),
         always=("--cost",),
+    ),
+    Benchmark(
+        "embed_photos",
+        "embed_photos.py",
+        "embed_photos.json",
+        quick=("--photos=384", "--rounds=2"),
     ),
 )
 

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import queue
+import threading
 import warnings
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterable, Iterator
+from typing import Any, TypeVar
 
 import cv2
 import numpy as np
@@ -54,6 +56,13 @@ PROGRESS_MIN_PHOTOS = 256
 # default model's accuracy (see docs/models/dlib_resnet_v1.md) for one extra forward
 # pass of the crop, a small share of the detection cost.
 DEFAULT_FLIP = True
+# Chunks that ``embed`` decodes, detects and crops ahead of the one being embedded, in a
+# background thread: TensorFlow's kernels and the image decoders release the GIL, so the
+# detection of chunk i + 1 and the embedding of chunk i keep both cores busy. 0: one
+# chunk at a time. Memory: this many chunks of crops more (photos are dropped once cut).
+PREFETCH_CHUNKS = 1
+
+_T = TypeVar("_T")
 
 
 class TemplateUnknownWarning(UserWarning):
@@ -247,7 +256,20 @@ class FacePipeline:
         aligned: bool,
         source_template: str | None,
     ) -> Crops:
-        """``rgb``: float32 aligned crops, or uint8 photos when not ``aligned``."""
+        """``rgb``: float32 aligned crops, or uint8 photos when not ``aligned``. Faceless
+        photos are reported (``on_no_face``)."""
+        crops = self._detect_crops(names, rgb, aligned, source_template)
+        self._report_no_face(names, crops.no_face, stacklevel=4)
+        return crops
+
+    def _detect_crops(
+        self,
+        names: list[str],
+        rgb: list[np.ndarray],
+        aligned: bool,
+        source_template: str | None,
+    ) -> Crops:
+        """``_crops`` without reporting faceless photos (the caller reports them)."""
         size = self.spec.input_size
         no_face = np.zeros(len(rgb), bool)
         if aligned:
@@ -267,7 +289,6 @@ class FacePipeline:
                 else:
                     no_face[i] = True
                     pixels.append(resize_to(img.astype(np.float32), size))
-            self._report_no_face(names, no_face)
         stacked = (
             np.stack(pixels).astype(np.float32) if pixels else np.zeros((0, *size, 3), np.float32)
         )
@@ -287,7 +308,9 @@ class FacePipeline:
         matrix = template_to_template(source_template, h, self.template, side)
         return warp(image, matrix, side)
 
-    def _report_no_face(self, names: list[str], no_face: np.ndarray) -> None:
+    def _report_no_face(self, names: list[str], no_face: np.ndarray, stacklevel: int) -> None:
+        """Raises ``NoFaceError`` or warns (``on_no_face``) naming the faceless photos;
+        ``stacklevel`` as in ``warnings.warn``, counted from here."""
         if not no_face.any():
             return
         missing = [names[i] for i in np.flatnonzero(no_face)]
@@ -305,7 +328,7 @@ class FacePipeline:
         warnings.warn(
             f"no face found in {len(missing)} image(s) ({listed}); {what}",
             FaceNotFoundWarning,
-            stacklevel=4,
+            stacklevel=stacklevel,
         )
 
     # --- crops -> vectors -----------------------------------------------------------
@@ -331,11 +354,14 @@ class FacePipeline:
             raise InvalidInputError(f"names: {len(names)} names for {len(items)} images")
         return [(str(n), item) for n, (_, item) in zip(names, items, strict=True)]
 
-    def _check_templates(self, items: list[tuple[str, Any]], source_template: str | None) -> None:
+    def _check_templates(
+        self, items: list[tuple[str, Any]], source_template: str | None, stacklevel: int = 4
+    ) -> None:
         """Aligned crop files must record the template they are taken for (the model's, or
         ``source_template``); a file recording another raises ``TemplateMismatchError``,
-        files recording none are named in a ``TemplateUnknownWarning``. Arrays carry no
-        record: their template is the caller's responsibility."""
+        files recording none are named in a ``TemplateUnknownWarning`` (``stacklevel`` as
+        in ``warnings.warn``, counted from here). Arrays carry no record: their template
+        is the caller's responsibility."""
         from facenet_tf.align.provenance import check_templates
 
         expected = source_template or self.template
@@ -352,21 +378,17 @@ class FacePipeline:
                 f"cannot be checked against {expected!r}: {listed} (crops written by "
                 "facenet-tf align record it)",
                 TemplateUnknownWarning,
-                stacklevel=4,
+                stacklevel=stacklevel,
             )
 
     def _chunks(
-        self,
-        items: list[tuple[str, Any]],
-        aligned: bool,
-        source_template: str | None = None,
+        self, items: list[tuple[str, Any]], aligned: bool
     ) -> Iterator[tuple[list[str], list[np.ndarray]]]:
         """(names, images) in chunks of at most ``chunk_size`` photos and about
         ``CHUNK_PIXELS`` pixels: memory stays bounded however many photos come. Images
-        are uint8 photos, or float32 crops when ``aligned``."""
+        are uint8 photos, or float32 crops when ``aligned`` (whose templates the caller
+        has checked)."""
         load = load_rgb if aligned else load_rgb_uint8
-        if aligned:
-            self._check_templates(items, source_template)
         chunk_names: list[str] = []
         chunk: list[np.ndarray] = []
         pixels = 0
@@ -408,18 +430,52 @@ class FacePipeline:
         if progress is None:
             progress = len(items) > PROGRESS_MIN_PHOTOS and sys.stderr.isatty()
         bar = tqdm(total=len(items), unit="photo", disable=not progress, file=sys.stderr)
+        if aligned:
+            self._check_templates(items, source_template, stacklevel=3)
+        # Decoding, detection and cropping run ahead in the background; reports, errors
+        # and the embedding itself stay on the caller's thread, in input order.
+        chunks = _in_background(
+            (
+                self._detect_crops(chunk_names, rgb, aligned, source_template)
+                for chunk_names, rgb in self._chunks(items, aligned)
+            ),
+            PREFETCH_CHUNKS,
+        )
         out = []
         try:
-            for chunk_names, rgb in self._chunks(items, aligned, source_template):
-                crops = self._crops(chunk_names, rgb, aligned, source_template)
+            for crops in chunks:
+                self._report_no_face(crops.names, crops.no_face, stacklevel=3)
                 vectors = self.embed_crops(crops.pixels)
                 if self.on_no_face == "nan" and crops.no_face.any():
                     vectors[crops.no_face] = np.nan
                 out.append(vectors)
-                bar.update(len(chunk_names))
+                bar.update(len(crops.names))
         finally:
+            chunks.close()
             bar.close()
         return np.concatenate(out) if out else np.zeros((0, self.spec.embedding_dim), np.float32)
+
+    def face_crops(
+        self, images: list[np.ndarray], max_faces: int | None = None
+    ) -> list[list[tuple[Face, np.ndarray]]]:
+        """Every detected face of decoded photos with its model input, not embedded (for
+        callers that batch the model themselves, e.g. a Beam pipeline).
+
+        Args:
+            images: uint8 [H, W, 3] RGB photos (``facenet_tf.io.images.decode_image``).
+            max_faces: keep at most this many faces per photo (1: the face ``embed``
+                uses); None keeps all.
+
+        Returns:
+            Per photo, (face, float32 [H, W, 3] crop) pairs in ``embed_faces`` order: face
+            0 is the face ``embed`` uses, the others follow by decreasing score.
+        """
+        found = self._detect(images)
+        out = []
+        for img, faces in zip(images, found, strict=True):
+            ordered = order_faces(faces, img.shape, self.face)[:max_faces]
+            out.append([(f, self._face_crop(img, f)) for f in ordered])
+        return out
 
     def embed_faces(self, images: Any) -> list[list[FaceEmbedding]]:
         """Embeds every detected face of every photo.
@@ -456,6 +512,53 @@ class FacePipeline:
             f"FacePipeline(model={self.spec.name!r}, template={self.template!r}, "
             f"face={self.face!r}, flip={self.flip}, on_no_face={self.on_no_face!r})"
         )
+
+
+def _in_background(items: Iterable[_T], depth: int) -> Iterator[_T]:
+    """What ``items`` yields, in order, computed up to ``depth`` items ahead in a thread.
+
+    An exception raised by ``items`` is raised here when its turn comes. Closing the
+    generator (or an exception in the consumer) stops the thread after the item in
+    progress and waits for it, so no work outlives the call. ``depth`` 0: no thread.
+    """
+    if depth < 1:
+        yield from items
+        return
+    slots: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    end = object()
+
+    def put(entry) -> bool:
+        while not stop.is_set():
+            try:
+                slots.put(entry, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put((item, None)):
+                    return
+            put((end, None))
+        except BaseException as err:  # handed to the consumer, raised there
+            put((None, err))
+
+    worker = threading.Thread(target=produce, name="face-pipeline-prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item, err = slots.get()
+            if err is not None:
+                raise err
+            if item is end:
+                return
+            yield item
+    finally:
+        stop.set()
+        worker.join()
 
 
 def _rescale(face: Face, sx: float, sy: float) -> Face:

@@ -321,16 +321,18 @@ class MTCNNDetector:
 
 
 def _bucket(n: int) -> int:
-    """Padded batch size: 16, 32, then the next multiple of 64."""
-    return 16 if n <= 16 else 32 if n <= 32 else -(-n // 64) * 64
+    """Padded batch size: the next multiple of 8 up to 64, then of 32."""
+    step = 8 if n <= 64 else 32
+    return max(step, -(-n // step) * step)
 
 
 def _bucketed(net, patches: tf.Tensor, max_batch: int) -> list[np.ndarray]:
     """``net(patches)`` in chunks of at most ``max_batch`` rows, each zero-padded to
     ``_bucket`` rows: the candidate count changes with every batch of photos, and a small
-    fixed set of shapes keeps the compiled activations and the kernels' per-shape caches
-    from growing, while padding wastes at most 63 rows (powers of two wasted up to half
-    the batch). Rows are independent, so the padding changes no output."""
+    fixed set of shapes (22 up to 512 rows) keeps the compiled activations and the
+    kernels' per-shape caches from growing, while padding wastes at most 7 rows of small
+    batches and 31 of large ones (powers of two wasted up to half the batch). Rows are
+    independent, so the padding changes no output."""
     n = int(patches.shape[0])
     parts = []
     for start in range(0, n, max_batch):
@@ -347,7 +349,12 @@ def _bucketed(net, patches: tf.Tensor, max_batch: int) -> list[np.ndarray]:
 # The Keras models hold the weights; these functions run the same layers with cheaper
 # activations. Keras's PReLU, relu(x) - alpha * relu(-x), makes five passes over each
 # activation map; the networks are small enough that those passes, not the
-# convolutions, took most of the time.
+# convolutions, took most of the time (they still do in P-Net: on a 1280x720 photo its
+# convolutions are about a third of the pyramid's time, the area resize, pooling,
+# activations and softmax the rest). Every rewrite keeps the outputs bit for bit:
+# scores saturated at 1.0 tie and NMS breaks ties by position, and a landmark moved by
+# 1e-3 px moves a face's embedding by 1e-4 (folding the input normalisation into the
+# first convolution, or a sigmoid for the two-class softmax, did both).
 
 
 def _weights(model) -> dict[str, list[tf.Tensor]]:
@@ -386,18 +393,26 @@ def _pnet_forward(model):
     head_kernel = tf.concat([w["box_regression"][0], w["face_probability"][0]], -1)
     head_bias = tf.concat([w["box_regression"][1], w["face_probability"][1]], 0)
 
+    neg_alpha1 = -tf.reshape(w["block1_prelu"][0], [-1])
+
     def forward(x):
         x = (x - 127.5) * (1.0 / 128.0)  # PixelNormalization(127.5, 1 / 128)
         # Max-pool before PReLU: PReLU falls then rises (or only rises), so its largest
         # value over a window is at the window's maximum or minimum; the same values as
-        # pooling the activation, with the activation on a quarter of the pixels.
+        # pooling the activation, with the activation on a quarter of the pixels. The
+        # minimum counts only where it is negative, as alpha * min: for alpha < 0 that is
+        # PReLU(min), for alpha >= 0 it never exceeds PReLU(max), and a minimum >= 0 never
+        # beats the maximum; written alpha * min(low, 0) = -alpha * relu(-low).
         z = _conv(x, w["block1_conv"])
         high = tf.nn.max_pool2d(z, 2, 2, "SAME")
-        low = -tf.nn.max_pool2d(-z, 2, 2, "SAME")
-        x = tf.maximum(acts["block1"](high), acts["block1"](low))
+        neg_low = tf.nn.max_pool2d(-z, 2, 2, "SAME")
+        x = tf.maximum(acts["block1"](high), neg_alpha1 * tf.nn.relu(neg_low))
         x = acts["block2"](_conv(x, w["block2_conv"]))
         x = acts["block3"](_conv(x, w["block3_conv"]))
         z = _conv(x, (head_kernel, head_bias))
+        # The softmax as the Keras model computes it (not a sigmoid of the logit
+        # difference, which rounds differently): saturated scores tie at exactly 1.0, and
+        # NMS breaks those ties by position, so other rounding can pick another box.
         return tf.concat([z[..., :4], tf.nn.softmax(z[..., 4:])[..., 1:]], -1)
 
     return forward

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -201,5 +202,46 @@ def test_bucketed_batches_are_bounded():
     from facenet_tf.align.detector import _MAX_RNET_BATCH, _bucket
 
     sizes = {_bucket(n) for n in range(1, _MAX_RNET_BATCH + 1)}
-    assert sizes == {16, 32, *range(64, _MAX_RNET_BATCH + 1, 64)}
-    assert all(_bucket(n) - n < 64 for n in range(1, 2000))
+    assert sizes == {*range(8, 65, 8), *range(96, _MAX_RNET_BATCH + 1, 32)}
+    assert all(0 <= _bucket(n) - n < (8 if n <= 64 else 32) for n in range(1, 2000))
+
+
+# --- against the detections stored before the speed work --------------------------------
+
+GOLDEN_FILE = Path(__file__).resolve().parents[1] / "fixtures" / "pipeline_golden" / "lfw_50.npz"
+
+
+def _assert_golden(faces, golden, tag):
+    """Same face count per image, boxes and landmarks within 1e-4 px, scores within 1e-6.
+
+    Tight on purpose: rewriting P-Net with other rounding (e.g. folding the input
+    normalisation into the first convolution) moved landmarks by up to 1e-3 px, and
+    embeddings by 1e-4."""
+    assert [len(f) for f in faces] == golden[f"{tag}_count"].tolist(), tag
+    flat = [f for fs in faces for f in fs]
+    np.testing.assert_allclose([f.box for f in flat], golden[f"{tag}_boxes"], rtol=0, atol=1e-4)
+    np.testing.assert_allclose([f.score for f in flat], golden[f"{tag}_scores"], rtol=0, atol=1e-6)
+    np.testing.assert_allclose(
+        [f.landmarks for f in flat], golden[f"{tag}_landmarks"], rtol=0, atol=1e-4
+    )
+
+
+def test_same_detections_as_stored_before_the_speed_work(shared_data, detector):
+    """50 LFW photos (58 faces) and 4 synthetic 1280x720 photos (34 faces): the detections
+    written by the code before the speed work (tests/fixtures/README.md)."""
+    from benchmarks.detect_photos import synthetic_photos
+    from facenet_tf.io.images import read_image
+
+    golden = np.load(GOLDEN_FILE)
+    paths = [shared_data / p for p in golden["paths"]]
+    if not all(p.is_file() for p in paths):
+        pytest.skip("LFW images missing")
+    _assert_golden(detector.detect_faces([read_image(p) for p in paths]), golden, "lfw")
+    lfw = sorted((shared_data / "lfw" / "lfw-deepfunneled").glob("*/*.jpg"), key=str)
+    photos = synthetic_photos(lfw, 4, seed=3)
+    _assert_golden(detector.detect_faces(photos), golden, "photos")
+    # One photo per call (another batch composition and bucket size) gives the same.
+    singles = [detector.detect_faces([p])[0] for p in photos[:2]]
+    count = int(golden["photos_count"][:2].sum())
+    sub = {k: golden[k][:count] for k in ("photos_boxes", "photos_scores", "photos_landmarks")}
+    _assert_golden(singles, {"photos_count": golden["photos_count"][:2], **sub}, "photos")

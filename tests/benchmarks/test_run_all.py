@@ -95,3 +95,14 @@ def test_peer_missing_from_result():
     data = [{"implementation": "facenet_tf keras (XLA)", "batch_size": "1", "faces_per_s": "30"}]
     (row,) = _rows(run_all.build_table([_outcome("embed_vs_dlib", data)]))
     assert row[1:4] == ["30", "-", "-"]
+
+
+def test_embed_photos_row_is_ours_over_the_serial_call():
+    data = {
+        "photos": 384,
+        "photos_per_second": {"ours": 90.0, "serial": 60.0},
+        "max_abs_vector_difference": 0.0,
+    }
+    (row,) = _rows(run_all.build_table([_outcome("embed_photos", data)]))
+    assert row[0].startswith("facenet_tf.embed(paths), defaults (flip), 384 LFW view-2 photos")
+    assert row[1:4] == ["90", "60 (same call, no prefetch)", "1.50x"]

@@ -5,7 +5,7 @@ Public API::
     vectors = facenet_tf.embed(images)             # float32 [N, 128] unit vectors
     same, d = facenet_tf.verify("a.jpg", "b.jpg")  # squared-L2 threshold decision
     facenet_tf.identify(queries, gallery, labels)  # k-NN with an "unknown" answer
-    facenet_tf.cluster(images)                     # agglomerative by default
+    facenet_tf.cluster(images)                     # agglomerative; kNN graph above 5k
 
 The names load on first use (PEP 562), so ``import facenet_tf.cli`` (``facenet-tf
 --help``) and the error classes do not import TensorFlow.
@@ -24,6 +24,7 @@ _EXPORTS = {
     "align_faces": "facenet_tf.align",
     "detect": "facenet_tf.align",
     "FaceNetError": "facenet_tf.errors",
+    "GalleryError": "facenet_tf.errors",
     "ImageReadError": "facenet_tf.errors",
     "ImageTooLargeError": "facenet_tf.errors",
     "InvalidInputError": "facenet_tf.errors",
@@ -36,6 +37,8 @@ _EXPORTS = {
     "FaceNotFoundWarning": "facenet_tf.face_pipeline",
     "FacePipeline": "facenet_tf.face_pipeline",
     "TemplateUnknownWarning": "facenet_tf.face_pipeline",
+    "Gallery": "facenet_tf.gallery",
+    "SearchResult": "facenet_tf.gallery",
     "Embedder": "facenet_tf.inference",
     "distance": "facenet_tf.inference",
     "embed": "facenet_tf.inference",
@@ -68,6 +71,8 @@ __all__ = [
     "FaceNetError",
     "FaceNotFoundWarning",
     "FacePipeline",
+    "Gallery",
+    "GalleryError",
     "ImageReadError",
     "ImageTooLargeError",
     "InvalidInputError",
@@ -75,6 +80,7 @@ __all__ = [
     "ModelNotFoundError",
     "ModelSpec",
     "NoFaceError",
+    "SearchResult",
     "TemplateMismatchError",
     "TemplateUnknownWarning",
     "TripletBatchAllLoss",
@@ -125,6 +131,7 @@ if TYPE_CHECKING:
     from facenet_tf.align import align_faces, detect
     from facenet_tf.errors import (
         FaceNetError,
+        GalleryError,
         ImageReadError,
         ImageTooLargeError,
         InvalidInputError,
@@ -140,6 +147,7 @@ if TYPE_CHECKING:
         FacePipeline,
         TemplateUnknownWarning,
     )
+    from facenet_tf.gallery import Gallery, SearchResult
     from facenet_tf.inference import Embedder, distance, embed, get_embedder, load_model
     from facenet_tf.io.images import read_image
     from facenet_tf.losses import (

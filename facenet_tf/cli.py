@@ -51,6 +51,12 @@ def _embed() -> Main:
     return embed.main
 
 
+def _bulk_embed() -> Main:
+    from facenet_tf.commands import bulk_embed
+
+    return bulk_embed.main
+
+
 def _verify() -> Main:
     from facenet_tf.commands import verify
 
@@ -61,6 +67,12 @@ def _identify() -> Main:
     from facenet_tf.commands import identify
 
     return identify.main
+
+
+def _gallery() -> Main:
+    from facenet_tf.commands import gallery
+
+    return gallery.main
 
 
 def _cluster() -> Main:
@@ -103,9 +115,11 @@ def _export_tflite() -> Main:
 SUBCOMMANDS: dict[str, tuple[Callable[[], Main], str]] = {
     "models": (_models, "list the model zoo: ours beside the paper's figures"),
     "embed": (_embed, "embed images/folders to CSV, JSON or .npy"),
+    "bulk-embed": (_bulk_embed, "detect, align and embed a photo archive with Apache Beam"),
     "verify": (_verify, "are two photos the same person?"),
     "identify": (_identify, "k-NN identification against a gallery tree"),
     "cluster": (_cluster, "cluster the faces in folders"),
+    "gallery": (_gallery, "a persistent face gallery: create|add|remove|search|identify|info"),
     "align": (_align, "detect and align a {identity}/{image} tree"),
     "eval": (_eval, "LFW 10-fold evaluation with reports and plots"),
     "train": (_train, "train an embedding with triplet loss"),
@@ -241,9 +255,13 @@ def _run(name: str, args: list[str]) -> int:
         print(_command_help(name, module.__doc__, new_flags))
         return 0
 
+    # A command whose module sets PASS_UNKNOWN_FLAGS gets the flags it does not define in
+    # its argv (bulk-embed hands them to Beam as pipeline options).
+    known_only = getattr(sys.modules[command_main.__module__], "PASS_UNKNOWN_FLAGS", False)
+
     def parse(argv: list[str]) -> list[str]:
         try:
-            return flags.FLAGS(argv)
+            return flags.FLAGS(argv, known_only=known_only)
         except flags.Error as err:
             raise UserError(err) from None
 

@@ -57,3 +57,13 @@ class ModelNotFoundError(FaceNetError, KeyError):
 
     def __str__(self) -> str:  # KeyError quotes its message; keep it readable.
         return str(self.args[0]) if self.args else ""
+
+
+class EmbeddingsFileError(InvalidInputError):
+    """An embeddings file (TFRecord, Parquet, CSV, JSON, .npy) is missing, damaged or
+    cannot be combined with the others read with it; the message names it."""
+
+
+class GalleryError(FaceNetError):
+    """A gallery on disk cannot be used: a damaged, truncated or missing file (the message
+    names it), a model that does not match the one it was built with, or a second writer."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import importlib.abc
 import importlib.util
+import logging
 import os
 import re
 import sys
@@ -246,6 +247,8 @@ def _run(name: str, args: list[str]) -> int:
     verbose, args = _split_verbose(args)
     if not verbose:
         _quiet_tensorflow()
+        # Apache Beam (bulk-embed) logs every bundle and batch at INFO.
+        logging.getLogger("apache_beam").setLevel(logging.WARNING)
     before = set(flags.FLAGS)
     command_main = SUBCOMMANDS[name][0]()
     head = args[: args.index("--")] if "--" in args else args

@@ -197,6 +197,29 @@ def counters(result) -> dict[str, int]:
     return totals
 
 
+def local_runner(options):
+    """The runner for ``--runner=DirectRunner`` (or no ``--runner``): Beam's in-process
+    FnApiRunner, which honours ``--direct_num_workers`` and ``--direct_running_mode``.
+
+    Beam 2.77's DirectRunner first tries its Prism runner, which downloads a binary at run
+    time when it is not installed (and otherwise runs the job in another engine); a bulk
+    job here must neither reach the network nor change engines with the machine. Other
+    runners (Dataflow, Flink, Spark, Portable) are Beam's, unchanged (returns None).
+    """
+    from apache_beam.options.pipeline_options import StandardOptions
+
+    name = options.view_as(StandardOptions).runner
+    if name is not None and (not isinstance(name, str) or name.lower() != "directrunner"):
+        return None
+    from apache_beam.portability.api import beam_provision_api_pb2
+    from apache_beam.runners.portability.fn_api_runner import fn_runner
+    from apache_beam.runners.portability.portable_runner import JobServiceHandle
+
+    encoded = JobServiceHandle.encode_pipeline_options(options.get_all_options())
+    info = beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded)
+    return fn_runner.FnApiRunner(provision_info=fn_runner.ExtendedProvisionInfo(info))
+
+
 def run(config: BulkEmbedConfig, beam_args: Sequence[str] = ()) -> dict[str, int]:
     """Runs the pipeline to the end with Beam options ``beam_args`` and returns its
     counters.
@@ -216,7 +239,7 @@ def run(config: BulkEmbedConfig, beam_args: Sequence[str] = ()) -> dict[str, int
         raise InvalidInputError(f"unknown flags (neither ours nor Beam's): {unknown}")
     check_inputs(config.input_patterns)
     model_uri, model_name = prepare_model(config)
-    pipeline = beam.Pipeline(options=options)
+    pipeline = beam.Pipeline(runner=local_runner(options), options=options)
     build(pipeline, config, model_uri, model_name)
     result = pipeline.run()
     result.wait_until_finish()

@@ -163,3 +163,16 @@ def test_beam_stays_out_of_the_package_and_help():
         "'tensorflow'))]; assert not bad, bad[:5]"
     )
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, timeout=120)
+
+
+def test_the_local_runner_is_beams_in_process_runner_never_prism():
+    # Beam's DirectRunner first tries Prism, which downloads a binary at run time.
+    from apache_beam.options.pipeline_options import PipelineOptions
+    from apache_beam.runners.portability.fn_api_runner.fn_runner import FnApiRunner
+
+    from facenet_tf.pipelines.bulk_embed_lib import local_runner
+
+    for args in ([], ["--runner=DirectRunner"], ["--runner=directrunner"]):
+        assert isinstance(local_runner(PipelineOptions(args)), FnApiRunner), args
+    for name in ("DataflowRunner", "FlinkRunner", "SparkRunner", "PortableRunner"):
+        assert local_runner(PipelineOptions([f"--runner={name}"])) is None

@@ -249,6 +249,8 @@ def _run(name: str, args: list[str]) -> int:
         _quiet_tensorflow()
         # Apache Beam (bulk-embed) logs every bundle and batch at INFO.
         logging.getLogger("apache_beam").setLevel(logging.WARNING)
+        # faiss logs which of its CPU builds it loaded at INFO.
+        logging.getLogger("faiss").setLevel(logging.WARNING)
     before = set(flags.FLAGS)
     command_main = SUBCOMMANDS[name][0]()
     head = args[: args.index("--")] if "--" in args else args

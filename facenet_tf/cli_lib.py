@@ -33,7 +33,8 @@ class Failure(NamedTuple):
     Attributes:
         path: the file or folder, as given or found.
         reason: why, for the manifest.
-        kind: its group in the summary line: "unreadable", "no face" or "empty folder".
+        kind: its group in the summary line: "unreadable", "no face", "empty folder",
+            or a command's own ("extra face", "no label").
     """
 
     path: str

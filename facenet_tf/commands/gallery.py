@@ -219,12 +219,14 @@ def _from_embeddings(g):
     for i, (path, face) in enumerate(zip(records.paths, records.face_index, strict=True)):
         if face != 0:
             failures.append(
-                cli_lib.Failure(path, f"face {face} of the photo: labels name one face a photo")
+                cli_lib.Failure(
+                    path, f"face {face} of the photo: labels name one face a photo", "extra face"
+                )
             )
             continue
         label = label_of.get(path) if label_of is not None else Path(path).parent.name
         if not label:
-            failures.append(cli_lib.Failure(path, "no label for this path"))
+            failures.append(cli_lib.Failure(path, "no label for this path", "no label"))
             continue
         keep.append(i)
         labels.append(label)

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import os
-from functools import cache
-from importlib import resources
 from typing import Any
 
 import keras
@@ -14,19 +11,15 @@ import numpy as np
 from facenet_tf.distances import PAPER_THRESHOLD, pair_distances, pairwise_distances
 from facenet_tf.errors import InvalidInputError
 from facenet_tf.eval.clustering import cluster_embeddings
+from facenet_tf.eval.graph_clustering import DEFAULT_ALGORITHM, DEFAULT_K, graph_cluster
 from facenet_tf.inference import embed, get_embedder
+from facenet_tf.thresholds import devtrain_threshold, far_threshold
 
 UNKNOWN = "unknown"
 # Rows of an array taken as embeddings must have unit length within this (float32
 # arithmetic of a D = 128 unit vector is good to ~1e-6; stored and reloaded vectors,
 # e.g. CSV with 6 digits, to ~1e-5).
 UNIT_NORM_TOLERANCE = 1e-3
-
-
-@cache
-def _thresholds() -> dict[str, float]:
-    text = resources.files("facenet_tf.pretrained").joinpath("thresholds.json").read_text()
-    return {k: float(v["threshold"]) for k, v in json.loads(text).items()}
 
 
 def default_threshold(
@@ -37,7 +30,32 @@ def default_threshold(
     Falls back to the paper's 1.242 for models that have not been calibrated.
     """
     name = get_embedder(model, allow_untrained=allow_untrained).name
-    return _thresholds().get(name, PAPER_THRESHOLD)
+    calibrated = devtrain_threshold(name)
+    return PAPER_THRESHOLD if calibrated is None else calibrated
+
+
+def decision_threshold(
+    threshold: float | None = None,
+    far: float | None = None,
+    model: str | os.PathLike | keras.Model | None = None,
+    allow_untrained: bool = False,
+) -> float:
+    """The squared-L2 threshold ``verify`` and ``identify`` decide with: ``threshold`` as
+    given, else the model's calibrated threshold at false-accept rate ``far``
+    (``facenet_tf.thresholds.far_threshold``), else ``default_threshold(model)``.
+
+    Raises:
+        InvalidInputError: both ``threshold`` and ``far`` given; ``far`` not calibrated
+            for the model (the message lists the calibrated FARs).
+    """
+    if threshold is not None and far is not None:
+        raise InvalidInputError(f"pass threshold ({threshold!r}) or far ({far!r}), not both")
+    if far is not None:
+        name = get_embedder(model, allow_untrained=allow_untrained).name
+        return far_threshold(name, far)
+    if threshold is None:
+        return default_threshold(model, allow_untrained=allow_untrained)
+    return float(threshold)
 
 
 def _as_embeddings(
@@ -87,29 +105,32 @@ def verify(
     model: str | os.PathLike | keras.Model | None = None,
     aligned: bool = False,
     allow_untrained: bool = False,
+    far: float | None = None,
 ) -> tuple[bool, float]:
     """Decides whether two faces show the same person.
 
     Args:
         a: one face: an image path, an image array, or a unit-length embedding [D].
         b: the other face, likewise.
-        threshold: squared-L2 decision threshold; None uses ``default_threshold(model)``.
+        threshold: squared-L2 decision threshold; None uses ``far``'s threshold, or
+            ``default_threshold(model)`` when ``far`` is None too.
         model, aligned, allow_untrained: as in ``embed``.
+        far: a calibrated false-accept rate (e.g. 1e-3): decide with the model's
+            threshold at that FAR (``facenet_tf.thresholds.far_threshold``). Only the
+            calibrated FARs are accepted; not together with ``threshold``.
 
     Returns:
         (same, distance): ``distance <= threshold`` and the squared L2 distance between
         the L2-normalised embeddings (``facenet_tf.distances.pair_distances``, as the
         evaluation computes it).
     """
+    t = decision_threshold(threshold, far, model, allow_untrained)
     ea = _as_embeddings(a, model, aligned, "a", allow_untrained)
     eb = _as_embeddings(b, model, aligned, "b", allow_untrained)
     if len(ea) != 1 or len(eb) != 1:
         raise InvalidInputError(
             f"verify compares one face with one face; got {len(ea)} and {len(eb)}"
         )
-    if threshold is None:
-        threshold = default_threshold(model, allow_untrained=allow_untrained)
-    t = float(threshold)
     d = float(pair_distances(ea, eb, "squared_l2")[0])
     return d <= t, d
 
@@ -123,6 +144,7 @@ def identify(
     model: str | os.PathLike | keras.Model | None = None,
     aligned: bool = False,
     allow_untrained: bool = False,
+    far: float | None = None,
 ) -> list[dict]:
     """k-nearest-neighbour identification against a gallery, with an "unknown" answer.
 
@@ -132,8 +154,13 @@ def identify(
         gallery_labels: G labels (any JSON-friendly values).
         k: neighbours returned per query.
         threshold: a nearest neighbour farther than this (squared L2 between the
-            L2-normalised embeddings) gives "unknown"; None uses ``default_threshold(model)``.
+            L2-normalised embeddings) gives "unknown"; None uses ``far``'s threshold, or
+            ``default_threshold(model)`` when ``far`` is None too.
         model, aligned, allow_untrained: as in ``embed``.
+        far: a calibrated false-accept rate (e.g. 1e-3): "unknown" beyond the model's
+            threshold at that FAR (``facenet_tf.thresholds.far_threshold``; the FAR is
+            per query-gallery pair, so a gallery of G others is passed by an impostor
+            with probability up to about G * far); not together with ``threshold``.
 
     Returns:
         One dict per query: ``label`` (the nearest gallery label, or "unknown"),
@@ -153,12 +180,10 @@ def identify(
         raise InvalidInputError("gallery_embeddings: contain NaN or infinite values")
     if not isinstance(k, int) or k < 1:
         raise InvalidInputError(f"k must be a positive int, got {k!r}")
+    t = decision_threshold(threshold, far, model, allow_untrained)
     q = _as_embeddings(queries, model, aligned, "queries", allow_untrained)
     if q.shape[-1] != gallery.shape[-1]:
         raise InvalidInputError(f"queries have D={q.shape[-1]}, gallery D={gallery.shape[-1]}")
-    if threshold is None:
-        threshold = default_threshold(model, allow_untrained=allow_untrained)
-    t = float(threshold)
     k = min(k, len(gallery))
     # The distance of the identification evaluation (facenet_tf.eval.identification).
     d = pairwise_distances(q, gallery, "squared_l2")
@@ -177,36 +202,57 @@ def identify(
     return results
 
 
-CLUSTER_METHODS = ("agglomerative", "dbscan", "kmeans")
+CLUSTER_METHODS = ("auto", "agglomerative", "graph", "dbscan", "kmeans")
+# method="auto" clusters up to this many faces with all-pairs agglomerative clustering and
+# larger sets with the graph method (O(N k) memory). Agglomerative peaks at about 25 N^2
+# bytes (0.6 GB and about a second at 5,000 faces; 2.4 GB and 9 s at 10,000; 250 GB at
+# 100,000). See docs/clustering.md for the measurements.
+AUTO_GRAPH_ABOVE = 5_000
+# The graph method links two faces below this fraction of the model's verify threshold:
+# a chain of links merges two people long before any one pair is misjudged. Chosen on
+# CelebA (LFW-disjoint people) by BCubed F; see docs/clustering.md.
+GRAPH_THRESHOLD_SCALE = 0.6
 
 
 def cluster(
     images_or_embeddings: Any,
-    method: str = "agglomerative",
+    method: str = "auto",
     threshold: float | None = None,
     n_clusters: int | None = None,
     min_samples: int = 2,
     model: str | os.PathLike | keras.Model | None = None,
     aligned: bool = False,
     allow_untrained: bool = False,
+    *,
+    k: int = DEFAULT_K,
+    graph_algorithm: str = DEFAULT_ALGORITHM,
+    progress: bool = False,
 ) -> np.ndarray:
-    """Groups faces by identity, with the evaluation's algorithm
-    (``facenet_tf.eval.clustering.cluster_embeddings``): rows L2-normalised, squared L2.
+    """Groups faces by identity, with the evaluation's algorithms
+    (``facenet_tf.eval.clustering.cluster_embeddings``,
+    ``facenet_tf.eval.graph_clustering.graph_cluster``): rows L2-normalised, squared L2.
 
     Args:
         images_or_embeddings: images (as in ``embed``) or unit-length embeddings [N, D]
             (a float array with D columns whose rows are not unit vectors is refused as
             ambiguous).
-        method: "agglomerative" (average linkage, as in the paper; merges while the
-            linkage distance is below ``threshold``, or down to ``n_clusters``), "dbscan"
-            (neighbours within ``threshold``; noise gets label -1) or "kmeans" (needs
-            ``n_clusters``; seed 0).
+        method: "auto" (default: "agglomerative" up to ``AUTO_GRAPH_ABOVE`` faces,
+            "graph" above), "agglomerative" (average linkage, as in the paper; merges
+            while the linkage distance is below ``threshold``, or down to ``n_clusters``;
+            N x N memory), "graph" (the ``k`` nearest neighbours within ``threshold``
+            are linked and the graph split by ``graph_algorithm``; O(N k) memory),
+            "dbscan" (neighbours within ``threshold``; noise gets label -1) or "kmeans"
+            (needs ``n_clusters``; seed 0).
         threshold: squared-L2 distance below which faces join; None uses
-            ``default_threshold(model)``.
+            ``default_threshold(model)``, times ``GRAPH_THRESHOLD_SCALE`` for "graph".
         n_clusters: fixed number of clusters (agglomerative, where it replaces
-            ``threshold``; kmeans).
+            ``threshold``; kmeans). "auto" accepts it only up to ``AUTO_GRAPH_ABOVE``
+            faces; "graph" never.
         min_samples: DBSCAN's core-point size.
         model, aligned, allow_untrained: as in ``embed``.
+        k: graph: neighbours per face.
+        graph_algorithm: graph: "chinese_whispers" or "connected_components".
+        progress: graph: a progress bar over the neighbour search on stderr.
 
     Returns:
         int64 [N] cluster labels (-1 = DBSCAN noise).
@@ -218,13 +264,27 @@ def cluster(
     )
     if len(x) == 1:
         return np.zeros(1, dtype=np.int64)
+    if method == "auto":
+        method = "agglomerative" if len(x) <= AUTO_GRAPH_ABOVE else "graph"
+        if method == "graph" and n_clusters:
+            raise InvalidInputError(
+                f"n_clusters with {len(x)} faces: method='auto' clusters more than "
+                f"{AUTO_GRAPH_ABOVE} faces with the graph method, which finds the number of "
+                "clusters itself; pass method='kmeans' (or 'agglomerative', N x N memory)"
+            )
+    if method == "graph" and n_clusters:
+        raise InvalidInputError("method='graph' finds the number of clusters; drop n_clusters")
     if method == "kmeans" or (method == "agglomerative" and n_clusters):
         if not n_clusters:
             raise InvalidInputError("method='kmeans' needs n_clusters")
         return cluster_embeddings(x, method, n_clusters=n_clusters)
     if threshold is None:
         threshold = default_threshold(model, allow_untrained=allow_untrained)
+        if method == "graph":
+            threshold *= GRAPH_THRESHOLD_SCALE
     t = float(threshold)
+    if method == "graph":
+        return graph_cluster(x, t, k=k, algorithm=graph_algorithm, progress=progress)
     if method == "dbscan":
         return cluster_embeddings(x, "dbscan", eps=t, min_samples=min_samples)
     return cluster_embeddings(x, "agglomerative", distance_threshold=t)

@@ -108,10 +108,11 @@ def _codes(labels: Sequence[Hashable], noise_singletons: bool) -> np.ndarray:
     return out
 
 
-def _contingency(truth: np.ndarray, pred: np.ndarray) -> np.ndarray:
-    m = np.zeros((truth.max() + 1, pred.max() + 1), dtype=np.int64)
-    np.add.at(m, (truth, pred), 1)
-    return m
+def _contingency(truth: np.ndarray, pred: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The non-zero cells of the identity x cluster table, sparse (a dense table of 100,000
+    identities by 100,000 clusters would take 80 GB): (identity, cluster, count) int64 [C]."""
+    cells, counts = np.unique(truth * (pred.max() + 1) + pred, return_counts=True)
+    return cells // (pred.max() + 1), cells % (pred.max() + 1), counts.astype(np.int64)
 
 
 def _pairs(n: np.ndarray) -> float:
@@ -163,18 +164,19 @@ def clustering_scores(identities: Sequence[Hashable], clusters: Sequence[int]) -
         raise InvalidInputError(f"{len(identities)} identities vs {len(clusters)} cluster ids")
     t = _codes(identities, noise_singletons=False)
     c = _codes(clusters, noise_singletons=True)
-    m = _contingency(t, c)
-    together_both = _pairs(m.ravel())
-    together_pred = _pairs(m.sum(0))
-    together_true = _pairs(m.sum(1))
+    ti, ci, cell = _contingency(t, c)
+    per_identity, per_cluster = np.bincount(t), np.bincount(c)
+    together_both = _pairs(cell)
+    together_pred = _pairs(per_cluster)
+    together_true = _pairs(per_identity)
     p = together_both / together_pred if together_pred else 1.0
     r = together_both / together_true if together_true else 1.0
     # BCubed: item i's precision is |C(i) & L(i)| / |C(i)|; the contingency cell n_tc holds
     # n_tc items each with overlap n_tc, so sums over items become sums of n_tc^2.
-    sq = m.astype(np.float64) ** 2
+    sq = cell.astype(np.float64) ** 2
     n = float(len(identities))
-    bp = float((sq / m.sum(0, keepdims=True)).sum() / n)
-    br = float((sq / m.sum(1, keepdims=True)).sum() / n)
+    bp = float((sq / per_cluster[ci]).sum() / n)
+    br = float((sq / per_identity[ti]).sum() / n)
     return ClusteringScores(
         pairwise_precision=p,
         pairwise_recall=r,

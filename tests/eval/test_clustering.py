@@ -87,3 +87,14 @@ def test_bad_arguments():
         C.cluster_embeddings(x, "spectral")
     with pytest.raises(InvalidInputError, match="identities"):
         C.clustering_scores(["a"], [0, 1])
+
+
+def test_scores_of_many_identities_and_clusters_need_no_dense_table():
+    # 100,000 identities x 100,000 clusters: a dense contingency table would take 80 GB.
+    n = 200_000
+    truth = np.arange(n) // 2
+    pred = np.r_[np.arange(n // 2), np.arange(n // 2)]  # every pair split apart
+    s = C.clustering_scores(truth, pred)
+    assert (s.pairwise_precision, s.pairwise_recall) == (0.0, 0.0)
+    assert s.bcubed_precision == 0.5 and s.bcubed_recall == 0.5
+    assert (s.num_clusters, s.num_identities) == (n // 2, n // 2)

@@ -10,17 +10,25 @@ Stages (flags; any combination):
   ``celeba/``); a run resumes from the partial file of an interrupted one.
 * ``--tune``: on CelebA only (LFW-disjoint people), the graph clustering's threshold, k
   and algorithm, scored with pairwise and BCubed F (``facenet_tf.eval.clustering``).
+* ``--tune_small``: on CelebA only, the default for small inputs (``method="auto"`` up to
+  ``AUTO_GRAPH_ABOVE`` faces): random subsets of ``--small_sizes`` faces (``--small_seeds``
+  seeds each; whole identities drawn in random order, so that most people have several
+  photos, as in a photo collection) clustered by agglomerative at a grid of factors of the
+  verify threshold and by the graph method (both algorithms) at its shipped settings;
+  BCubed and pairwise F per size, mean and spread over the seeds.
 * ``--lfw``: all 13,233 LFW photos (5,749 people), clustered once with the paper's
-  agglomerative method at the default threshold and with the graph method (each
-  algorithm) at its shipped settings: pairwise and BCubed precision / recall / F, number
-  of clusters, seconds and peak memory. Evaluation only: nothing is chosen on it.
+  agglomerative method at the verify threshold (the former small-input default) and at
+  its clustering threshold, and with the graph method (each algorithm) at its shipped
+  settings: pairwise and BCubed precision / recall / F, number of clusters, seconds and
+  peak memory; then LFW subsets of ``--small_sizes`` faces, ``facenet_tf.cluster``'s
+  default beside the former default. Evaluation only: nothing is chosen on it.
 * ``--scale``: synthetic clusters of unit vectors (D = 128) at 10k and 100k points (1M
   with ``--million``; ``--quick``: 2k and 10k): seconds and peak memory of the graph
   method beside agglomerative, the latter where its N x N matrix fits ``--agg_max``.
 
 Usage (about 15 minutes on 2 cores with the embeddings cached; the first ``--embed``
 takes about 15 more):
-    nice -n 10 python benchmarks/cluster_lfw.py --embed --tune --lfw --scale
+    nice -n 10 python benchmarks/cluster_lfw.py --embed --tune --tune_small --lfw --scale
 """
 
 from __future__ import annotations
@@ -44,6 +52,11 @@ RESULTS = ROOT / "benchmarks" / "results" / "cluster_lfw.json"
 
 _EMBED = flags.DEFINE_bool("embed", False, "Embed (or load cached) LFW and CelebA.")
 _TUNE = flags.DEFINE_bool("tune", False, "Choose the graph settings on CelebA.")
+_TUNE_SMALL = flags.DEFINE_bool("tune_small", False, "Choose the small-input default on CelebA.")
+_SMALL_SIZES = flags.DEFINE_list(
+    "small_sizes", ["200", "1000", "2000", "4000"], "--tune_small sizes."
+)
+_SMALL_SEEDS = flags.DEFINE_integer("small_seeds", 10, "--tune_small subsets per size.")
 _LFW = flags.DEFINE_bool("lfw", False, "Score the methods on all of LFW.")
 _SCALE = flags.DEFINE_bool("scale", False, "Time and memory on synthetic clusters.")
 _QUICK = flags.DEFINE_bool("quick", False, "Small synthetic sizes only.")
@@ -212,22 +225,122 @@ def tune(data: dict[str, np.ndarray], default: float) -> dict:
     return {"faces": len(x), "no_face": no_face, "rows": rows, "best_threshold": best}
 
 
-def lfw(data: dict[str, np.ndarray], threshold: float, graph_threshold: float) -> dict:
-    """All of LFW with the shipped settings: agglomerative (the paper's) at the verify
-    threshold and the graph method at its own."""
+SMALL_FACTORS = (0.4, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 1.0, 1.2)
+
+
+def small_subset(ids: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """Indices of ``n`` faces: whole identities in a random order (the last one cut short),
+    so that a subset holds people with several photos, like a photo collection."""
+    rng = np.random.default_rng(seed)
+    people, inverse = np.unique(ids, return_inverse=True)
+    members = np.argsort(inverse, kind="stable")
+    starts = np.r_[0, np.cumsum(np.bincount(inverse))]
+    picked: list[np.ndarray] = []
+    count = 0
+    for p in rng.permutation(len(people)):
+        picked.append(members[starts[p] : starts[p + 1]])
+        count += len(picked[-1])
+        if count >= n:
+            break
+    return np.sort(np.concatenate(picked)[:n])
+
+
+def tune_small(data: dict[str, np.ndarray], verify: float, sizes: list[int], seeds: int) -> dict:
+    """On CelebA subsets: agglomerative at ``SMALL_FACTORS`` x the verify threshold against
+    the graph method (both algorithms) at its shipped threshold and k."""
     from facenet_tf.eval import graph_clustering as G
     from facenet_tf.eval.clustering import cluster_embeddings
+    from facenet_tf.tasks import GRAPH_THRESHOLD_SCALE
 
+    x, ids, no_face = _faces(data)
+    graph_t = GRAPH_THRESHOLD_SCALE * verify
+    rows = []
+    for n in sizes:
+        for seed in range(seeds):
+            keep = small_subset(ids, n, seed)
+            xs, ys = x[keep], ids[keep]
+            people = len(set(ys.tolist()))
+            runs = {
+                f"agglomerative x{f:g}": partial(
+                    cluster_embeddings, xs, "agglomerative", distance_threshold=f * verify
+                )
+                for f in SMALL_FACTORS
+            }
+            for a in G.ALGORITHMS:
+                runs[f"graph {a}"] = partial(G.graph_cluster, xs, graph_t, algorithm=a)
+            for name, fn in runs.items():
+                s = _scores(ys, fn())
+                rows.append({"n": n, "seed": seed, "people": people, "method": name, **s})
+            print(f"N={n} seed={seed}: {people} people", flush=True)
+    print(f"BCubed F mean+-std over {seeds} subsets, N = {sizes}")
+    summary = {}
+    for n in sizes:
+        for name in dict.fromkeys(r["method"] for r in rows):
+            mine = [r for r in rows if r["n"] == n and r["method"] == name]
+            entry = summary.setdefault(name, {})
+            for key in ("bcubed_f", "pairwise_f1"):
+                v = np.array([r[key] for r in mine])
+                entry[f"{key}_{n}"] = round(float(v.mean()), 4)
+                entry[f"{key}_{n}_std"] = round(float(v.std()), 4)
+    for name, entry in summary.items():
+        per_size = [entry[f"bcubed_f_{n}"] for n in sizes]
+        entry["bcubed_f_mean"] = round(float(np.mean(per_size)), 4)
+        entry["bcubed_f_worst"] = round(float(np.min(per_size)), 4)
+        print(
+            f"{name:<28} BCubed F "
+            + " ".join(
+                f"{entry[f'bcubed_f_{n}']:.3f}+-{entry[f'bcubed_f_{n}_std']:.3f}" for n in sizes
+            )
+            + f"  worst {entry['bcubed_f_worst']:.3f}  pairwise F "
+            + " ".join(f"{entry[f'pairwise_f1_{n}']:.3f}" for n in sizes)
+        )
+    # The factor whose worst size scores best: no input size is given a poor default.
+    agg = {k: v for k, v in summary.items() if k.startswith("agglomerative")}
+    best = max(agg, key=lambda k: (agg[k]["bcubed_f_worst"], agg[k]["bcubed_f_mean"]))
+    cw = summary["graph chinese_whispers"]
+    print(
+        f"sizes {sizes}; best agglomerative by worst size: {best} (worst {agg[best]['bcubed_f_worst']:.3f},"
+        f" mean {agg[best]['bcubed_f_mean']:.3f}); graph chinese_whispers worst "
+        f"{cw['bcubed_f_worst']:.3f}, mean {cw['bcubed_f_mean']:.3f}"
+    )
+    return {
+        "faces": len(x),
+        "no_face": no_face,
+        "verify_threshold": verify,
+        "graph_threshold": graph_t,
+        "sizes": sizes,
+        "seeds": seeds,
+        "factors": list(SMALL_FACTORS),
+        "best_agglomerative": best,
+        "best_factor": SMALL_FACTORS[list(agg).index(best)],
+        "summary": summary,
+        "rows": rows,
+    }
+
+
+def lfw(data: dict[str, np.ndarray], verify: float, sizes: list[int], seeds: int) -> dict:
+    """All of LFW: agglomerative (the paper's) at the verify threshold (the default for
+    small inputs before ``--tune_small``) and at ``AGGLOMERATIVE_THRESHOLD_SCALE`` x it
+    (the default now), the graph method at its shipped settings; then random subsets of
+    ``sizes`` faces (as in ``tune_small``) clustered by ``facenet_tf.cluster``'s default
+    beside the old default."""
+    import facenet_tf
+    from facenet_tf.eval import graph_clustering as G
+    from facenet_tf.eval.clustering import cluster_embeddings
+    from facenet_tf.tasks import AGGLOMERATIVE_THRESHOLD_SCALE, GRAPH_THRESHOLD_SCALE
+
+    agg_t, graph_t = AGGLOMERATIVE_THRESHOLD_SCALE * verify, GRAPH_THRESHOLD_SCALE * verify
     x, ids, no_face = _faces(data)
     print(f"LFW: {len(x)} faces of {len(set(ids.tolist()))} people ({no_face} no face)")
     runs = {
-        f"agglomerative average t={threshold:.4g}": partial(
-            cluster_embeddings, x, "agglomerative", distance_threshold=threshold
+        f"agglomerative average t={t:.4g}": partial(
+            cluster_embeddings, x, "agglomerative", distance_threshold=t
         )
+        for t in (verify, agg_t)
     }
     for a in G.ALGORITHMS:
-        name = f"graph {a} t={graph_threshold:.4g} k={G.DEFAULT_K}"
-        runs[name] = partial(G.graph_cluster, x, graph_threshold, algorithm=a)
+        name = f"graph {a} t={graph_t:.4g} k={G.DEFAULT_K}"
+        runs[name] = partial(G.graph_cluster, x, graph_t, algorithm=a)
     rows = {}
     for name, fn in runs.items():
         labels, seconds, mib = _run(fn)
@@ -245,15 +358,39 @@ def lfw(data: dict[str, np.ndarray], threshold: float, graph_threshold: float) -
     for name, r in ratios.items():
         print(
             f"{name}: {r['speedup']:.1f}x faster, {r['memory_ratio']:.1f}x less peak memory "
-            "than agglomerative (same run)"
+            f"than agglomerative at t={verify:.4g} (same run)"
+        )
+    small = []
+    for n in sizes:
+        for seed in range(seeds):
+            keep = small_subset(ids, n, seed)
+            xs, ys = x[keep], ids[keep]
+            old = cluster_embeddings(xs, "agglomerative", distance_threshold=verify)
+            new = facenet_tf.cluster(xs)
+            for name, labels in (("old default", old), ("facenet_tf.cluster default", new)):
+                small.append({"n": n, "seed": seed, "method": name, **_scores(ys, labels)})
+    small_summary = {}
+    for name in ("old default", "facenet_tf.cluster default"):
+        entry = small_summary.setdefault(name, {})
+        for n in sizes:
+            for key in ("bcubed_f", "pairwise_f1"):
+                v = [r[key] for r in small if r["n"] == n and r["method"] == name]
+                entry[f"{key}_{n}"] = round(float(np.mean(v)), 4)
+        print(
+            f"LFW subsets, {name:<28} BCubed F "
+            + " ".join(f"N={n}: {entry[f'bcubed_f_{n}']:.3f}" for n in sizes)
+            + "  pairwise F "
+            + " ".join(f"{entry[f'pairwise_f1_{n}']:.3f}" for n in sizes)
         )
     return {
         "faces": len(x),
         "no_face": no_face,
-        "threshold": threshold,
-        "graph_threshold": graph_threshold,
+        "threshold": verify,
+        "agglomerative_threshold": agg_t,
+        "graph_threshold": graph_t,
         "rows": rows,
         "vs_agglomerative": ratios,
+        "subsets": {"sizes": sizes, "seeds": seeds, "summary": small_summary, "rows": small},
     }
 
 
@@ -326,9 +463,14 @@ def main(argv: list[str]) -> None:
     if _TUNE.value:
         data = dict(np.load(cache / "cluster" / "celeba_embeddings.npz"))
         results["tune_celeba"] = tune(data, threshold)
+    if _TUNE_SMALL.value:
+        data = dict(np.load(cache / "cluster" / "celeba_embeddings.npz"))
+        sizes = [int(n) for n in _SMALL_SIZES.value]
+        results["tune_small_celeba"] = tune_small(data, threshold, sizes, _SMALL_SEEDS.value)
     if _LFW.value:
         data = dict(np.load(cache / "lfw_all" / "embeddings.npz"))
-        results["lfw"] = lfw(data, threshold, graph_threshold)
+        sizes = [int(n) for n in _SMALL_SIZES.value]
+        results["lfw"] = lfw(data, threshold, sizes, _SMALL_SEEDS.value)
     if _SCALE.value:
         sizes = [2_000, 5_000] if _QUICK.value else [5_000, 10_000, 100_000]
         sizes += [1_000_000] if _MILLION.value else []

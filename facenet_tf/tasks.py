@@ -203,15 +203,21 @@ def identify(
 
 
 CLUSTER_METHODS = ("auto", "agglomerative", "graph", "dbscan", "kmeans")
-# method="auto" clusters up to this many faces with all-pairs agglomerative clustering and
-# larger sets with the graph method (O(N k) memory). Agglomerative peaks at about 25 N^2
-# bytes (0.6 GB and about a second at 5,000 faces; 2.4 GB and 9 s at 10,000; 250 GB at
-# 100,000). See docs/clustering.md for the measurements.
-AUTO_GRAPH_ABOVE = 5_000
-# The graph method links two faces below this fraction of the model's verify threshold:
-# a chain of links merges two people long before any one pair is misjudged. Chosen on
-# CelebA (LFW-disjoint people) by BCubed F; see docs/clustering.md.
+# The default clustering thresholds, as fractions of the model's verify threshold: a chain
+# of links (graph) or an average over a growing cluster (agglomerative) merges two people
+# long before any one pair is misjudged. Both chosen on CelebA (LFW-disjoint people) by
+# BCubed F; see docs/clustering.md. Graph: on all 21k CelebA faces; agglomerative: on
+# random 200 to 4,000-face subsets (the factor whose worst size scores best).
+AGGLOMERATIVE_THRESHOLD_SCALE = 0.8
 GRAPH_THRESHOLD_SCALE = 0.6
+# method="auto" clusters up to this many faces with all-pairs agglomerative clustering and
+# larger sets with the graph method: on CelebA subsets agglomerative scores higher below
+# about 2,000 faces, the two tie at 2,000 and the graph method scores higher at 4,000.
+AUTO_GRAPH_ABOVE = 2_000
+# With n_clusters (which the graph method cannot honour), "auto" runs agglomerative up to
+# this many faces and refuses above: agglomerative peaks at about 25 N^2 bytes (0.6 GB and
+# about a second at 5,000 faces; 2.4 GB and 9 s at 10,000; 250 GB at 100,000).
+AUTO_N_CLUSTERS_MAX = 5_000
 
 
 def cluster(
@@ -237,17 +243,19 @@ def cluster(
             (a float array with D columns whose rows are not unit vectors is refused as
             ambiguous).
         method: "auto" (default: "agglomerative" up to ``AUTO_GRAPH_ABOVE`` faces,
-            "graph" above), "agglomerative" (average linkage, as in the paper; merges
+            "graph" above; with ``n_clusters``, "agglomerative" up to
+            ``AUTO_N_CLUSTERS_MAX`` faces), "agglomerative" (average linkage, as in the paper; merges
             while the linkage distance is below ``threshold``, or down to ``n_clusters``;
             N x N memory), "graph" (the ``k`` nearest neighbours within ``threshold``
             are linked and the graph split by ``graph_algorithm``; O(N k) memory),
             "dbscan" (neighbours within ``threshold``; noise gets label -1) or "kmeans"
             (needs ``n_clusters``; seed 0).
         threshold: squared-L2 distance below which faces join; None uses
-            ``default_threshold(model)``, times ``GRAPH_THRESHOLD_SCALE`` for "graph".
+            ``default_threshold(model)`` times ``AGGLOMERATIVE_THRESHOLD_SCALE`` for
+            "agglomerative", ``GRAPH_THRESHOLD_SCALE`` for "graph", as is for "dbscan".
         n_clusters: fixed number of clusters (agglomerative, where it replaces
-            ``threshold``; kmeans). "auto" accepts it only up to ``AUTO_GRAPH_ABOVE``
-            faces; "graph" never.
+            ``threshold``; kmeans). "auto" accepts it only up to
+            ``AUTO_N_CLUSTERS_MAX`` faces; "graph" never.
         min_samples: DBSCAN's core-point size.
         model, aligned, allow_untrained: as in ``embed``.
         k: graph: neighbours per face.
@@ -265,13 +273,13 @@ def cluster(
     if len(x) == 1:
         return np.zeros(1, dtype=np.int64)
     if method == "auto":
-        method = "agglomerative" if len(x) <= AUTO_GRAPH_ABOVE else "graph"
-        if method == "graph" and n_clusters:
+        if n_clusters and len(x) > AUTO_N_CLUSTERS_MAX:
             raise InvalidInputError(
-                f"n_clusters with {len(x)} faces: method='auto' clusters more than "
-                f"{AUTO_GRAPH_ABOVE} faces with the graph method, which finds the number of "
-                "clusters itself; pass method='kmeans' (or 'agglomerative', N x N memory)"
+                f"n_clusters with {len(x)} faces: method='auto' runs agglomerative (N x N "
+                f"memory) on at most {AUTO_N_CLUSTERS_MAX} faces, and the graph method finds "
+                "the number of clusters itself; pass method='kmeans' (or 'agglomerative')"
             )
+        method = "agglomerative" if n_clusters or len(x) <= AUTO_GRAPH_ABOVE else "graph"
     if method == "graph" and n_clusters:
         raise InvalidInputError("method='graph' finds the number of clusters; drop n_clusters")
     if method == "kmeans" or (method == "agglomerative" and n_clusters):
@@ -282,6 +290,8 @@ def cluster(
         threshold = default_threshold(model, allow_untrained=allow_untrained)
         if method == "graph":
             threshold *= GRAPH_THRESHOLD_SCALE
+        elif method == "agglomerative":
+            threshold *= AGGLOMERATIVE_THRESHOLD_SCALE
     t = float(threshold)
     if method == "graph":
         return graph_cluster(x, t, k=k, algorithm=graph_algorithm, progress=progress)

@@ -111,8 +111,10 @@ def test_cluster_is_the_evaluation_clustering(embedder, method, kwargs, eval_kwa
 
 
 def test_cluster_default_threshold_is_the_evaluation_cut(embedder):
+    from facenet_tf.tasks import AGGLOMERATIVE_THRESHOLD_SCALE
+
     x = _loose_groups(4)
-    t = facenet_tf.default_threshold(embedder)
+    t = AGGLOMERATIVE_THRESHOLD_SCALE * facenet_tf.default_threshold(embedder)
     np.testing.assert_array_equal(
         facenet_tf.cluster(x, model=embedder),
         cluster_embeddings(x, "agglomerative", distance_threshold=t),

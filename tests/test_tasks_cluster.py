@@ -57,15 +57,43 @@ def test_graph_default_threshold_is_a_fraction_of_verifys(embedder):
     )
 
 
+def test_agglomerative_default_threshold_is_a_fraction_of_verifys(embedder):
+    x = _loose_groups(4)
+    t = tasks.AGGLOMERATIVE_THRESHOLD_SCALE * facenet_tf.default_threshold(embedder)
+    want = cluster_embeddings(x, "agglomerative", distance_threshold=t)
+    verify_cut = cluster_embeddings(x, "agglomerative", distance_threshold=t / 0.8)
+    assert len(set(want.tolist())) != len(set(verify_cut.tolist()))  # the scale is visible
+    np.testing.assert_array_equal(facenet_tf.cluster(x, model=embedder), want)
+    np.testing.assert_array_equal(
+        facenet_tf.cluster(x, method="agglomerative", model=embedder), want
+    )
+    # an explicit threshold is used as given
+    np.testing.assert_array_equal(
+        facenet_tf.cluster(x, method="agglomerative", threshold=0.6, model=embedder),
+        cluster_embeddings(x, "agglomerative", distance_threshold=0.6),
+    )
+
+
+def test_default_scales_are_the_celeba_choices():
+    # docs/clustering.md: chosen on CelebA (agglomerative on 200..4,000-face subsets, the
+    # graph on all of it); the switch where the two tie on the subsets.
+    assert tasks.AGGLOMERATIVE_THRESHOLD_SCALE == 0.8
+    assert tasks.GRAPH_THRESHOLD_SCALE == 0.6
+    assert tasks.AUTO_GRAPH_ABOVE == 2_000
+    assert tasks.AUTO_N_CLUSTERS_MAX == 5_000
+
+
 def test_n_clusters_is_refused_where_the_graph_method_runs(embedder, monkeypatch):
     x = _loose_groups(3)
     with pytest.raises(InvalidInputError, match="n_clusters"):
         facenet_tf.cluster(x, method="graph", n_clusters=4, model=embedder)
-    # below the switch, auto keeps the agglomerative meaning of n_clusters
+    # auto gives n_clusters its agglomerative meaning up to AUTO_N_CLUSTERS_MAX faces,
+    # also above the switch to the graph method
+    monkeypatch.setattr(tasks, "AUTO_GRAPH_ABOVE", 10)
     np.testing.assert_array_equal(
         facenet_tf.cluster(x, n_clusters=4, model=embedder),
         cluster_embeddings(x, "agglomerative", n_clusters=4),
     )
-    monkeypatch.setattr(tasks, "AUTO_GRAPH_ABOVE", 10)
+    monkeypatch.setattr(tasks, "AUTO_N_CLUSTERS_MAX", 10)
     with pytest.raises(InvalidInputError, match="kmeans"):
         facenet_tf.cluster(x, n_clusters=4, model=embedder)

@@ -7,9 +7,10 @@ bulk pipeline), read by ``facenet_tf.data.read_embeddings`` and clustered withou
 embedding again; a photo of --input that these files already hold is not embedded again.
 The files must come from --model (the default model when not given).
 
---method=auto (default) clusters up to 5,000 faces with all-pairs agglomerative
+--method=auto (default) clusters up to 2,000 faces with all-pairs agglomerative
 clustering (the paper's method) and more with the k-nearest-neighbour graph method
-(O(N k) memory; see docs/clustering.md).
+(O(N k) memory); with --n_clusters, agglomerative up to 5,000 faces. See
+docs/clustering.md.
 
 Writes one row per face (path, cluster; with --embeddings also face_index, the face's
 number within its photo; -1 is noise for dbscan) as .csv or .json, by the --output
@@ -38,13 +39,14 @@ _METHOD = flags.DEFINE_enum(
     "method",
     "auto",
     ["auto", "agglomerative", "graph", "dbscan", "kmeans"],
-    "Clustering algorithm; auto: agglomerative up to 5,000 faces, graph above.",
+    "Clustering algorithm; auto: agglomerative up to 2,000 faces (5,000 with --n_clusters), "
+    "graph above.",
 )
 _THRESHOLD = flags.DEFINE_float(
     "threshold",
     None,
-    "Squared-L2 join threshold (default: the model's verify threshold; 0.6 times it for "
-    "the graph method).",
+    "Squared-L2 join threshold (default: the model's verify threshold times 0.8 for "
+    "agglomerative, 0.6 for the graph method, 1 for dbscan).",
 )
 _N_CLUSTERS = flags.DEFINE_integer("n_clusters", None, "Fixed number of clusters.", lower_bound=1)
 _K = flags.DEFINE_integer(

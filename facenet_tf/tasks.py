@@ -9,6 +9,7 @@ import keras
 import numpy as np
 
 from facenet_tf.distances import PAPER_THRESHOLD, pair_distances, pairwise_distances
+from facenet_tf.embedding_input import embeddings_or_none
 from facenet_tf.errors import InvalidInputError
 from facenet_tf.eval.clustering import cluster_embeddings
 from facenet_tf.eval.graph_clustering import DEFAULT_ALGORITHM, DEFAULT_K, graph_cluster
@@ -16,10 +17,6 @@ from facenet_tf.inference import embed, get_embedder
 from facenet_tf.thresholds import devtrain_threshold, far_threshold
 
 UNKNOWN = "unknown"
-# Rows of an array taken as embeddings must have unit length within this (float32
-# arithmetic of a D = 128 unit vector is good to ~1e-6; stored and reloaded vectors,
-# e.g. CSV with 6 digits, to ~1e-5).
-UNIT_NORM_TOLERANCE = 1e-3
 
 
 def default_threshold(
@@ -61,40 +58,12 @@ def decision_threshold(
 def _as_embeddings(
     x: Any, model, aligned: bool, name: str, allow_untrained: bool = False
 ) -> np.ndarray:
-    """Embeddings of ``x``, by one explicit rule.
-
-    A float array of rank 1 or 2 whose last axis is the model's D is taken as embeddings
-    when every row has unit length (``UNIT_NORM_TOLERANCE``); with D columns but rows
-    of another length it is ambiguous (a D-pixel-wide image, or vectors that were never
-    normalised) and refused. Anything else (paths, integer arrays, other shapes, lists)
-    is images for ``facenet_tf.embed``.
-    """
+    """Embeddings of ``x``: vectors as they are, by ``facenet_tf.embedding_input``'s one
+    rule; anything else is images, embedded with ``model``."""
     embedder = get_embedder(model, allow_untrained=allow_untrained)
-    dim = embedder.embedding_dim
-    if isinstance(x, np.ndarray) and np.issubdtype(x.dtype, np.floating) and x.ndim in (1, 2):
-        vectors = np.atleast_2d(x).astype(np.float32)
-        if x.ndim == 1 and vectors.shape[-1] != dim:
-            raise InvalidInputError(
-                f"{name}: a vector of size {vectors.shape[-1]}, model {embedder.name!r} makes "
-                f"{dim}; pass an image as [H, W, C] or inside a list"
-            )
-        if vectors.shape[-1] == dim:
-            if not np.isfinite(vectors).all():
-                raise InvalidInputError(
-                    f"{name}: embeddings contain NaN or infinite values (NaN rows mark "
-                    "photos without a face)"
-                )
-            norms = np.linalg.norm(vectors, axis=1)
-            off = np.flatnonzero(np.abs(norms - 1.0) > UNIT_NORM_TOLERANCE)
-            if off.size:
-                raise InvalidInputError(
-                    f"{name}: float array {x.shape} has the model's width {dim} but "
-                    f"{off.size} row(s) are not unit vectors (e.g. row {off[0]}: norm "
-                    f"{norms[off[0]]:.4g}), so it is neither clearly embeddings nor clearly an "
-                    "image: L2-normalise vectors (facenet_tf.distances.l2_normalize), or pass "
-                    "an image as [H, W, C], as uint8, or inside a list"
-                )
-            return vectors
+    vectors = embeddings_or_none(x, embedder.embedding_dim, embedder.name, name)
+    if vectors is not None:
+        return vectors
     return embed(x, model=embedder, aligned=aligned)
 
 

@@ -375,9 +375,11 @@ class Gallery:
             from facenet_tf import thresholds
 
             return float(thresholds.far_threshold(self.model_name, far))
-        from facenet_tf.tasks import default_threshold
+        from facenet_tf import thresholds
+        from facenet_tf.distances import PAPER_THRESHOLD
 
-        return float(default_threshold(self._embedder()))
+        calibrated = thresholds.devtrain_threshold(self.model_name)
+        return float(PAPER_THRESHOLD if calibrated is None else calibrated)
 
     # === Saving ===
 
@@ -511,4 +513,6 @@ class Gallery:
         return self._embedder_
 
     def _embeddings(self, items: Any, aligned: bool, name: str) -> np.ndarray:
-        return inputs.vectors(items, self._embedder(), aligned, name, self.embedding_dim)
+        return inputs.vectors(
+            items, self._embedder, aligned, name, self.embedding_dim, self.model_name
+        )

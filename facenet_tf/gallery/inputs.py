@@ -1,7 +1,7 @@
 """What ``Gallery.add`` and ``Gallery.search`` take, made into vectors, labels and sources,
 and the check that a model's embeddings belong in a gallery.
 
-Items are told apart by ``facenet_tf.tasks``' one rule (a float array with D columns is
+Items are told apart by ``facenet_tf.embedding_input``'s one rule (a float array with D columns is
 vectors when every row has unit length; anything else is images for ``facenet_tf.embed``,
 embedded with the gallery's model).
 """
@@ -9,12 +9,13 @@ embedded with the gallery's model).
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from facenet_tf.embedding_input import embeddings_or_none
 from facenet_tf.errors import GalleryError, InvalidInputError, InvalidInputTypeError
 
 
@@ -37,15 +38,26 @@ def checked_embedder(model: Any, folder: Path, model_name: str, embedding_dim: i
     return embedder
 
 
-def vectors(items: Any, embedder, aligned: bool, name: str, embedding_dim: int) -> np.ndarray:
-    """float32 [N, D]: ``items`` as embeddings, photos embedded by ``embedder``.
+def vectors(
+    items: Any,
+    embedder: Callable[[], Any],
+    aligned: bool,
+    name: str,
+    embedding_dim: int,
+    model_name: str,
+) -> np.ndarray:
+    """float32 [N, D]: ``items`` as embeddings, photos embedded by ``embedder()`` (called,
+    and so the model loaded, only when there are photos).
 
     Raises:
         InvalidInputError / NoFaceError / ImageReadError: bad items, as ``embed``.
     """
-    from facenet_tf.tasks import _as_embeddings
+    out = embeddings_or_none(items, embedding_dim, model_name, name)
+    if out is not None:
+        return out
+    from facenet_tf.inference import embed
 
-    out = _as_embeddings(items, embedder, aligned, name)
+    out = embed(items, model=embedder(), aligned=aligned)
     if out.shape[-1] != embedding_dim:  # pragma: no cover - the model is checked
         raise InvalidInputError(f"{name}: D={out.shape[-1]}, gallery D={embedding_dim}")
     return out

@@ -20,8 +20,7 @@ from tests.conftest import REPO_ROOT
 from tests.gallery.conftest import BATCH, _batch, clustered
 
 # A writer that adds a batch and saves, over and over, printing each completed save.
-# It imports only the gallery package and numpy (no TensorFlow: a quick start) and adds
-# vectors directly.
+# It adds vectors, which loads no model and no TensorFlow (a quick start).
 WRITER = f"""
 import sys
 sys.path.insert(0, {str(REPO_ROOT)!r})
@@ -30,7 +29,7 @@ from tests.gallery.conftest import _batch, BATCH
 g = Gallery.open(sys.argv[1])
 b = len(g) // BATCH
 while True:
-    g._add_vectors(_batch(b), [f"b{{b}}"] * BATCH, [None] * BATCH)
+    g.add(_batch(b), [f"b{{b}}"] * BATCH)
     g.save()
     print(len(g), flush=True)
     b += 1
@@ -209,3 +208,32 @@ def test_second_writer_refused_in_process(tmp_path):
     assert len(Gallery.open(path, readonly=True)) == 0
     g.close()
     Gallery.open(path).close()
+
+
+VECTORS_ONLY = f"""
+import sys
+sys.path.insert(0, {str(REPO_ROOT)!r})
+import numpy as np
+import facenet_tf
+from tests.gallery.conftest import _batch
+g = facenet_tf.Gallery.open(sys.argv[1])
+g.add(_batch(7)[:10], "new")
+g.save()
+found = g.search(_batch(7)[:3], k=2)
+assert list(found.labels[:, 0]) == ["new"] * 3, found.labels
+assert g.identify(_batch(7)[:2]) == ["new", "new"]
+assert "tensorflow" not in sys.modules, "vectors in, vectors out: no model needed"
+print("ok")
+"""
+
+
+def test_vectors_in_and_out_load_no_model(gallery_dir):
+    # A gallery fed by embeddings files (bulk-embed, facenet-tf embed) never pays for
+    # TensorFlow or the model: vectors are told from photos by the one NumPy rule.
+    out = subprocess.run(
+        [sys.executable, "-c", VECTORS_ONLY, str(gallery_dir)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]

@@ -6,8 +6,8 @@ Stages (flags; any combination):
   photo without a detectable face is a NaN row, counted, instead of stopping the run) on
   all 13,233 LFW deep-funneled photos and on every CelebA photo of ``identities.txt``.
   Cached as ``.npz`` (``paths``, ``identities``, ``embeddings`` float32 [N, D] with NaN
-  rows, ``no_face`` bool [N], ``model``) under ``--cache_dir`` (``lfw_all/`` and
-  ``celeba/``); a run resumes from the partial file of an interrupted one.
+  rows, ``no_face`` bool [N], ``model``) under ``--cache_dir`` (default ``$FACENET_TF_HOME``; ``lfw_all/`` and
+  ``cluster/``); a run resumes from the partial file of an interrupted one.
 * ``--tune``: on CelebA only (LFW-disjoint people), the graph clustering's threshold, k
   and algorithm, scored with pairwise and BCubed F (``facenet_tf.eval.clustering``).
 * ``--tune_small``: on CelebA only, the default for small inputs (``method="auto"`` up to
@@ -66,7 +66,9 @@ _AGG_MAX = flags.DEFINE_integer(
     "agg_max", 10_000, "Largest N for which --scale runs agglomerative (N x N float64)."
 )
 _CACHE_DIR = flags.DEFINE_string(
-    "cache_dir", "/work/cache", "Folder of the embedding caches (lfw_all/, celeba/)."
+    "cache_dir",
+    None,
+    "Folder of the embedding caches (lfw_all/, cluster/); default $FACENET_TF_HOME.",
 )
 _ONLY = flags.DEFINE_list("only", ["lfw", "celeba"], "Sets to embed with --embed.")
 _CHUNK = 512
@@ -440,7 +442,9 @@ def scale(sizes: list[int], agg_max: int, threshold: float, graph_threshold: flo
 
 def main(argv: list[str]) -> None:
     del argv
-    cache = Path(_CACHE_DIR.value)
+    from facenet_tf.pretrained.cache import cache_home
+
+    cache = Path(_CACHE_DIR.value) if _CACHE_DIR.value else cache_home()
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     if _EMBED.value:
         sets = {"lfw": (cache / "lfw_all" / "embeddings.npz", lfw_items)}

@@ -14,7 +14,7 @@ from facenet_tf.errors import InvalidInputError
 from facenet_tf.eval.clustering import cluster_embeddings
 from facenet_tf.eval.graph_clustering import DEFAULT_ALGORITHM, DEFAULT_K, graph_cluster
 from facenet_tf.inference import embed, get_embedder
-from facenet_tf.thresholds import devtrain_threshold, far_threshold
+from facenet_tf.thresholds import checked_threshold, devtrain_threshold, far_threshold
 
 UNKNOWN = "unknown"
 
@@ -52,7 +52,7 @@ def decision_threshold(
         return far_threshold(name, far)
     if threshold is None:
         return default_threshold(model, allow_untrained=allow_untrained)
-    return float(threshold)
+    return checked_threshold(threshold)
 
 
 def _as_embeddings(
@@ -261,7 +261,7 @@ def cluster(
             threshold *= GRAPH_THRESHOLD_SCALE
         elif method == "agglomerative":
             threshold *= AGGLOMERATIVE_THRESHOLD_SCALE
-    t = float(threshold)
+    t = checked_threshold(threshold)
     if method == "graph":
         return graph_cluster(x, t, k=k, algorithm=graph_algorithm, progress=progress)
     if method == "dbscan":

@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import numbers
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -107,6 +108,21 @@ def operating_points(model_name: str) -> list[OperatingPoint]:
         for p in table["points"]
     ]
     return sorted(points, key=lambda p: -p.far)
+
+
+def checked_threshold(threshold: Any, name: str = "threshold") -> float:
+    """``threshold`` as a float, when it is a squared-L2 threshold (a number >= 0; inf
+    accepts every pair).
+
+    Raises:
+        InvalidInputError: NaN, negative or not a number (``name`` and the value named):
+            no pair would ever be "same", a plausible wrong answer rather than an error.
+    """
+    number = isinstance(threshold, numbers.Real) and not isinstance(threshold, bool)
+    value = float(threshold) if number else math.nan
+    if not value >= 0:
+        raise InvalidInputError(f"{name} must be a squared-L2 distance >= 0, got {threshold!r}")
+    return value
 
 
 def far_threshold(model_name: str, far: float) -> float:

@@ -293,6 +293,31 @@ def test_far_and_threshold_together_or_unlisted_are_refused(named_embedder):
         facenet_tf.identify(a[None], b[None], ["x"], model=named_embedder, threshold=0.5, far=1e-3)
 
 
+@pytest.mark.parametrize("bad", [float("nan"), -0.1, "0.5", True, None])
+def test_checked_threshold_refuses_what_no_distance_can_meet(bad):
+    with pytest.raises(InvalidInputError, match="--threshold must be"):
+        thresholds.checked_threshold(bad, "--threshold")
+
+
+def test_checked_threshold_values():
+    assert thresholds.checked_threshold(np.float32(0.25)) == 0.25
+    assert thresholds.checked_threshold(0) == 0.0
+    assert thresholds.checked_threshold(math.inf) == math.inf
+
+
+@pytest.mark.parametrize("bad", [float("nan"), -0.5])
+def test_verify_and_identify_refuse_a_nan_or_negative_threshold(named_embedder, bad):
+    # A NaN threshold made every pair "different" and every query "unknown".
+    import facenet_tf
+
+    a, b = _pair_at(0.0)
+    with pytest.raises(InvalidInputError, match="threshold must be"):
+        facenet_tf.verify(a, b, model=named_embedder, threshold=bad)
+    with pytest.raises(InvalidInputError, match="threshold must be"):
+        facenet_tf.identify(a[None], b[None], ["x"], model=named_embedder, threshold=bad)
+    assert facenet_tf.verify(a, b, model=named_embedder, threshold=0.1)[0]
+
+
 def test_far_for_an_uncalibrated_model_names_it():
     import facenet_tf
     from facenet_tf.inference import Embedder

@@ -239,6 +239,7 @@ def _query(action: str) -> None:
     from facenet_tf import cli_lib
     from facenet_tf.gallery import Gallery
     from facenet_tf.tasks import UNKNOWN
+    from facenet_tf.thresholds import checked_threshold
 
     out = _output(action)
     g = Gallery.open(_GALLERY.value, readonly=True)
@@ -246,6 +247,14 @@ def _query(action: str) -> None:
         g.nprobe = _NPROBE.value
     if _EF_SEARCH.value:
         g.ef_search = _EF_SEARCH.value
+    if action == "identify":
+        # Checked before any photo is embedded.
+        if _FAR.value is not None and _THRESHOLD.value is not None:
+            raise app.UsageError("identify: give --far or --threshold, not both")
+        if _THRESHOLD.value is None:
+            t = g.threshold(_FAR.value)
+        else:
+            t = checked_threshold(_THRESHOLD.value, "--threshold")
     paths = cli_lib.collect_images(_QUERY.value)
     pipeline = _pipeline(g)
     done, vectors, failures = cli_lib.embed_files(paths, pipeline, _PIPELINE.aligned.value)
@@ -262,9 +271,6 @@ def _query(action: str) -> None:
                 ]  # fmt: skip
     else:
         header = ["query", "label", "distance", "id", "source", "threshold"]
-        if _FAR.value is not None and _THRESHOLD.value is not None:
-            raise app.UsageError("identify: give --far or --threshold, not both")
-        t = g.threshold(_FAR.value) if _THRESHOLD.value is None else _THRESHOLD.value
         if len(done):
             r = g.search(vectors, k=1)
             for q, p in enumerate(done):

@@ -48,7 +48,9 @@ PARQUET_SUFFIX = ".parquet"
 ROW_SUFFIXES = (".csv", ".json")
 NPY_SUFFIX = ".npy"
 # Shard names of a pipeline output prefix (Beam's default shard template).
-SHARD_PATTERNS = ("{prefix}-*-of-*.tfrecord", "{prefix}-*-of-*.tfrecord.gz", "{prefix}-*.parquet")
+# SSSSS and NNNNN are at least five digits, so prefix "run" does not take "run-2"'s shards.
+_SHARD = "{prefix}-[0-9][0-9][0-9][0-9][0-9]*-of-[0-9][0-9][0-9][0-9][0-9]*"
+SHARD_PATTERNS = (_SHARD + ".tfrecord", _SHARD + ".tfrecord.gz", _SHARD + ".parquet")
 _GLOB_CHARS = frozenset("*?[")
 
 

@@ -28,6 +28,7 @@ import scipy.sparse as sp
 
 from facenet_tf.distances import l2_normalize, pair_distances
 from facenet_tf.errors import InvalidInputError
+from facenet_tf.thresholds import checked_threshold
 
 ALGORITHMS = ("chinese_whispers", "connected_components")
 INDEXES = ("auto", "exact", "ivf")
@@ -101,7 +102,7 @@ def knn_graph(
         raise InvalidInputError(f"k must be a positive int, got {k!r}")
     if index not in INDEXES:
         raise InvalidInputError(f"index must be one of {INDEXES}, got {index!r}")
-    t = float(threshold)
+    t = checked_threshold(threshold)
     n = len(x)
     searcher = _index(x, index, seed)
     kk = min(k + 1, n)

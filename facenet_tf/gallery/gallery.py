@@ -93,6 +93,18 @@ class Gallery:
         embedder = get_embedder(model)
         folder.mkdir(parents=True, exist_ok=True)
         lock = storage.WriterLock(folder)
+        try:
+            # Again under the lock: another process may have created one meanwhile.
+            if (folder / storage.MANIFEST).exists():
+                raise GalleryError(f"{folder}: already holds a gallery; use Gallery.open")
+            return cls._create_locked(folder, embedder, index, lock, model)
+        except BaseException:
+            lock.release()
+            raise
+
+    @classmethod
+    def _create_locked(cls, folder: Path, embedder, index: str, lock, model) -> Gallery:
+        """The empty gallery, saved, for `create` (which holds ``lock``)."""
         params = {
             "requested": index,
             "kind": "flat",
@@ -361,8 +373,12 @@ class Gallery:
         """
         if far is not None and threshold is not None:
             raise InvalidInputError("identify: give far or threshold, not both")
+        if threshold is not None:
+            from facenet_tf.thresholds import checked_threshold
+
+            threshold = checked_threshold(threshold)
         result = self.search(items, k=1, aligned=aligned)
-        t = self.threshold(far) if threshold is None else float(threshold)
+        t = self.threshold(far) if threshold is None else threshold
         return [
             lab if d <= t else None
             for lab, d in zip(result.labels[:, 0], result.distances[:, 0], strict=True)
@@ -474,7 +490,14 @@ class Gallery:
     def _known_ids(self, ids) -> np.ndarray:
         self._join()
         try:
-            ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+            given = np.asarray(ids).reshape(-1)
+            # Whole numbers only: a cast would turn 2.7 into id 2 and True into id 1.
+            whole = given.dtype.kind in "iu" or (
+                given.dtype.kind == "f" and bool(np.all(np.mod(given, 1) == 0))
+            )
+            if len(given) and not whole:
+                raise ValueError(f"got {given[0]!r} ({given.dtype})")
+            ids = given.astype(np.int64)
         except (TypeError, ValueError) as e:
             raise InvalidInputError(f"ids: expected integers ({e})") from e
         unknown = ids[~np.isin(ids, self._ids)]

@@ -100,6 +100,21 @@ def test_tfrecord_golden_sharded_and_by_prefix(tmp_path):
     _check_golden(read_embeddings(files))
 
 
+@pytest.mark.parametrize("fmt", ["tfrecord", "parquet"])
+def test_prefix_reads_only_its_own_shards(tmp_path, fmt):
+    # Runs "run" and "run-2" in one folder: the prefix "run" must not take run-2's shards
+    # (nothing of another run merged in silently).
+    other = [("c.jpg", 0, [0.0] * 4, [0.0] * 10, 1.0, [0.0, 1.0, 0.0])]
+    if fmt == "tfrecord":
+        _tfrecord(tmp_path / "run-00000-of-00001.tfrecord", GOLDEN)
+        _tfrecord(tmp_path / "run-2-00000-of-00001.tfrecord", other)
+    else:
+        _parquet(tmp_path / "run-00000-of-00001.parquet", GOLDEN)
+        _parquet(tmp_path / "run-2-00000-of-00001.parquet", other)
+    _check_golden(read_embeddings(str(tmp_path / "run")))
+    assert read_embeddings(str(tmp_path / "run-2")).paths == ["c.jpg"]
+
+
 def test_gzip_tfrecord(tmp_path):
     path = tmp_path / "x.tfrecord.gz"
     with tf.io.TFRecordWriter(str(path), options="GZIP") as w:

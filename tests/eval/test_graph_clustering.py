@@ -155,6 +155,20 @@ def test_bad_arguments():
         G.graph_cluster(np.full((3, 4), np.nan), 0.5)
 
 
+@pytest.mark.parametrize("method", ["graph", "agglomerative", "dbscan"])
+@pytest.mark.parametrize("threshold", [float("nan"), -0.5])
+def test_nan_or_negative_threshold_is_refused(method, threshold):
+    # Such a threshold links no two faces: every face alone, a plausible wrong answer.
+    from facenet_tf import tasks
+
+    x = np.repeat(np.eye(4, 128), 3, axis=0)  # four identities, three identical faces each
+    with pytest.raises(InvalidInputError, match="threshold"):
+        G.graph_cluster(x, threshold)
+    with pytest.raises(InvalidInputError, match="threshold"):
+        tasks.cluster(x, threshold=threshold, method=method)
+    assert len(set(tasks.cluster(x, threshold=0.5, method=method))) == 4
+
+
 def _bcubed_brute_force(truth, pred):
     """BCubed from its definition: per item, over all items, with noise as singletons."""
     n = len(truth)

@@ -187,6 +187,33 @@ def test_bad_inputs(tmp_path, data):
         Gallery.create(tmp_path / "g")
 
 
+def test_identify_refuses_a_nan_or_negative_threshold(tmp_path, data):
+    # Such a threshold made every query "unknown", even one equal to a gallery face.
+    x, labels, _ = data
+    g = Gallery.create(tmp_path / "g", index="flat")
+    g.add(x[:5], labels[:5])
+    for bad in (float("nan"), -1.0):
+        with pytest.raises(InvalidInputError, match="threshold must be"):
+            g.identify(x[:1], threshold=bad)
+    assert g.identify(x[:1], threshold=1e-6) == [labels[0]]
+
+
+def test_ids_that_are_not_whole_numbers_are_refused(tmp_path, data):
+    # A cast to int64 would remove id 2 for 2.7 and id 1 for True.
+    x, _, _ = data
+    g = Gallery.create(tmp_path / "g", index="flat")
+    g.add(x[:4], "a")
+    for bad in ([2.7], [True], np.array([1.5, 2.0])):
+        with pytest.raises(InvalidInputError, match="expected integers"):
+            g.remove(bad)
+        with pytest.raises(InvalidInputError, match="expected integers"):
+            g.vectors(bad)
+    assert list(g.ids) == [0, 1, 2, 3]
+    assert g.remove(np.array([2.0])) == 1  # whole floats (e.g. from a CSV) are ids
+    assert g.remove([]) == 0
+    assert list(g.ids) == [0, 1, 3]
+
+
 def test_identify_far_uses_the_calibrated_threshold(tmp_path, data):
     from facenet_tf import thresholds
 

@@ -237,3 +237,48 @@ def test_vectors_in_and_out_load_no_model(gallery_dir):
         timeout=120,
     )
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
+
+
+def test_failed_create_releases_the_lock(tmp_path, monkeypatch):
+    from facenet_tf.gallery import generation
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    path = tmp_path / "g"
+    with monkeypatch.context() as m:
+        m.setattr(generation, "write", disk_full)
+        with pytest.raises(OSError, match="No space") as failed:
+            Gallery.create(path)
+        # The failed create must not keep the folder locked while the error (and with it
+        # the half-made gallery in its traceback) is still held, e.g. by a caller's log.
+        m.undo()
+        Gallery.create(path).close()
+        assert failed.value.errno == 28
+    assert len(Gallery.open(path, readonly=True)) == 0
+
+
+def test_create_rechecks_for_a_gallery_under_the_lock(tmp_path, monkeypatch):
+    # Another process finishes creating a gallery in the folder between this create's
+    # first look and its taking the lock: its faces must not be overwritten.
+    from facenet_tf.gallery import storage
+
+    path = tmp_path / "g"
+    with Gallery.create(path, index="flat") as g:
+        g.add(_batch(0)[:5], "theirs")
+    real_exists = type(path).exists
+    looks = []
+
+    def exists_once_false(p):
+        if p.name == MANIFEST and not looks:
+            looks.append(p)
+            return False
+        return real_exists(p)
+
+    monkeypatch.setattr(type(path), "exists", exists_once_false)
+    with pytest.raises(GalleryError, match="already holds a gallery"):
+        Gallery.create(path)
+    monkeypatch.undo()
+    assert len(Gallery.open(path, readonly=True)) == 5
+    Gallery.open(path).close()  # and the lock was released
+    assert storage.MANIFEST == MANIFEST

@@ -118,7 +118,8 @@ def nms(
     Boxes are visited by decreasing score (ties in index order); each one is kept unless
     its overlap with an already kept box exceeds ``threshold``. The overlaps are computed
     in blocks of sorted boxes (kept boxes against the block, then the block against
-    itself), so only the greedy walk over the block's survivors runs in Python.
+    itself), so only the greedy walk over the block's boxes that overlap a later one
+    runs in Python.
 
     Args:
         boxes: float [N, 4].
@@ -138,11 +139,13 @@ def nms(
         alive = np.ones(len(block), bool)
         if keep:
             alive &= ~(overlap_matrix(ranked[keep], block, method) > threshold).any(axis=0)
-        drops = overlap_matrix(block, block, method) > threshold
-        for i in np.flatnonzero(alive):
+        # drops[i, j]: box i, if kept, drops the later box j. Only rows with a drop can
+        # change ``alive``, so the walk visits those alone (most boxes drop nothing).
+        drops = np.triu(overlap_matrix(block, block, method) > threshold, 1)
+        for i in np.flatnonzero(drops.any(axis=1)):
             if alive[i]:
-                keep.append(start + int(i))
-                alive[i + 1 :] &= ~drops[i, i + 1 :]
+                alive &= ~drops[i]
+        keep.extend((start + np.flatnonzero(alive)).tolist())
     return order[np.asarray(keep, dtype=np.int64)]
 
 

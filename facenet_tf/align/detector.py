@@ -229,12 +229,12 @@ class MTCNNDetector:
         if not scales:
             return [np.zeros((0, 4))] * n
         sizes = np.array([B.scaled_size(h, w, s) for s in scales], np.int32)
-        maps = [m.numpy() for m in self._pyramid(len(scales))(stack, sizes)]
+        maps = [(z.numpy(), p.numpy()) for z, p in self._pyramid(len(scales))(stack, sizes)]
         out = []
         for i in range(n):
             levels = []
-            for scale, m in zip(scales, maps, strict=True):
-                boxes, scores = B.pnet_proposals(m[i, ..., :4], m[i, ..., 4], scale, thr)
+            for scale, (z, p) in zip(scales, maps, strict=True):
+                boxes, scores = B.pnet_proposals(z[i, ..., :4], p[i, ..., 1], scale, thr)
                 if len(boxes):
                     keep = B.nms(boxes, scores, nms_level)
                     levels.append((boxes[keep], scores[keep]))
@@ -387,7 +387,9 @@ def _conv(x, kernel_bias):
 
 def _pnet_forward(model):
     """P-Net as a function of float32 [N, H, W, 3] pixels in [0, 255] returning float32
-    [N, h, w, 5]: the 4 box offsets then the face probability."""
+    ``(head [N, h, w, 6], probability [N, h, w, 2])``: the head's first 4 channels are the
+    box offsets and probability[..., 1] is the face probability. The caller slices them
+    (numpy views): slicing and concatenating in the graph copied the maps twice more."""
     w = _weights(model)
     acts = {b: _prelu(w[f"{b}_prelu"][0]) for b in ("block1", "block2", "block3")}
     head_kernel = tf.concat([w["box_regression"][0], w["face_probability"][0]], -1)
@@ -413,7 +415,7 @@ def _pnet_forward(model):
         # The softmax as the Keras model computes it (not a sigmoid of the logit
         # difference, which rounds differently): saturated scores tie at exactly 1.0, and
         # NMS breaks those ties by position, so other rounding can pick another box.
-        return tf.concat([z[..., :4], tf.nn.softmax(z[..., 4:])[..., 1:]], -1)
+        return z, tf.nn.softmax(z[..., 4:])
 
     return forward
 

@@ -8,13 +8,13 @@ from typing import Any
 import keras
 import numpy as np
 
-from facenet_tf.distances import PAPER_THRESHOLD, pair_distances, pairwise_distances
+from facenet_tf.distances import pair_distances, pairwise_distances
 from facenet_tf.embedding_input import embeddings_or_none
 from facenet_tf.errors import InvalidInputError
 from facenet_tf.eval.clustering import cluster_embeddings
 from facenet_tf.eval.graph_clustering import DEFAULT_ALGORITHM, DEFAULT_K, graph_cluster
 from facenet_tf.inference import embed, get_embedder
-from facenet_tf.thresholds import checked_threshold, devtrain_threshold, far_threshold
+from facenet_tf.thresholds import checked_threshold, default_threshold_of, far_threshold
 
 UNKNOWN = "unknown"
 
@@ -26,9 +26,7 @@ def default_threshold(
 
     Falls back to the paper's 1.242 for models that have not been calibrated.
     """
-    name = get_embedder(model, allow_untrained=allow_untrained).name
-    calibrated = devtrain_threshold(name)
-    return PAPER_THRESHOLD if calibrated is None else calibrated
+    return default_threshold_of(get_embedder(model, allow_untrained=allow_untrained).name)
 
 
 def decision_threshold(

@@ -72,6 +72,15 @@ def devtrain_threshold(model_name: str) -> float | None:
     return None if entry is None or "threshold" not in entry else float(entry["threshold"])
 
 
+def default_threshold_of(model_name: str) -> float:
+    """The threshold ``verify`` uses for ``model_name`` without ``far=`` or ``threshold=``:
+    its DevTrain threshold, else the paper's 1.242 (``distances.PAPER_THRESHOLD``)."""
+    from facenet_tf.distances import PAPER_THRESHOLD
+
+    calibrated = devtrain_threshold(model_name)
+    return PAPER_THRESHOLD if calibrated is None else calibrated
+
+
 def far_table(model_name: str) -> dict[str, Any] | None:
     """The raw ``far`` record of ``model_name`` (source, command, data, counts, points),
     or None when the model has no FAR calibration."""

@@ -392,10 +392,8 @@ class Gallery:
 
             return float(thresholds.far_threshold(self.model_name, far))
         from facenet_tf import thresholds
-        from facenet_tf.distances import PAPER_THRESHOLD
 
-        calibrated = thresholds.devtrain_threshold(self.model_name)
-        return float(PAPER_THRESHOLD if calibrated is None else calibrated)
+        return float(thresholds.default_threshold_of(self.model_name))
 
     # === Saving ===
 

@@ -7,7 +7,7 @@ Apache Beam (needs ``pip install "facenet-tf[beam]"``).
 
 (the same: python -m facenet_tf.pipelines.bulk_embed). Records, one per face (path,
 face_index, box, landmarks, score, embedding, model), go to PREFIX-SSSSS-of-NNNNN.tfrecord
-(or .parquet); photos that gave none (unreadable, no face, too small, too large) go to
+(or .parquet); photos that gave none (unreadable, no face, too small, too large, error) go to
 PREFIX-failures-SSSSS-of-NNNNN.jsonl with the reason. Flags this command does not define
 are Beam pipeline options (write them as --name=value).
 Read the records with facenet_tf.data.read_embeddings(PREFIX). See docs/bulk.md.

@@ -28,7 +28,9 @@ NAMESPACE = "facenet_tf.bulk_embed"
 FAILURES = "failures"
 # Failure kinds (the "kind" of a failure record and the counter failures_<kind>).
 UNREADABLE, NO_FACE, TOO_SMALL, TOO_LARGE = "unreadable", "no face", "too small", "too large"
-KINDS = (UNREADABLE, NO_FACE, TOO_SMALL, TOO_LARGE)
+# Detection or alignment raised on this photo (the exception is the reason).
+ERROR = "error"
+KINDS = (UNREADABLE, NO_FACE, TOO_SMALL, TOO_LARGE, ERROR)
 # Files above this size are not read into memory (no photo needs 256 MiB).
 MAX_FILE_BYTES = 256 * 2**20
 
@@ -146,8 +148,10 @@ class DetectAndAlign(beam.DoFn):
             return
         from facenet_tf.cli_lib import NO_FACE as NO_FACE_REASON
 
-        crops = self.pipeline.face_crops([img for _, img in kept], self.max_faces)
-        for (path, _), faces in zip(kept, crops, strict=True):
+        for path, faces in self._face_crops(kept):
+            if isinstance(faces, Exception):
+                yield failure(path, f"{path}: {type(faces).__name__}: {faces}", ERROR)
+                continue
             if not faces:
                 yield failure(path, f"{path}: {NO_FACE_REASON}", NO_FACE)
                 continue
@@ -161,6 +165,27 @@ class DetectAndAlign(beam.DoFn):
                     float(f.score),
                 )
                 yield key, crop
+
+    def _face_crops(self, kept: list[tuple[str, np.ndarray]]):
+        """(path, faces) per photo; one photo that breaks detection must not fail the
+        batch (Beam would retry it, then fail the job): the batch is retried photo by
+        photo, and a photo that fails alone gets its exception in place of its faces."""
+        try:
+            crops = self.pipeline.face_crops([img for _, img in kept], self.max_faces)
+            return list(zip((p for p, _ in kept), crops, strict=True))
+        except MemoryError:
+            raise
+        except Exception:
+            pass
+        out = []
+        for path, image in kept:
+            try:
+                out.append((path, self.pipeline.face_crops([image], self.max_faces)[0]))
+            except MemoryError:
+                raise
+            except Exception as err:  # noqa: BLE001 - recorded as the photo's failure
+                out.append((path, err))
+        return out
 
 
 def embed_batch(

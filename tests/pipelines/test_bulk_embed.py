@@ -176,3 +176,33 @@ def test_the_local_runner_is_beams_in_process_runner_never_prism():
         assert isinstance(local_runner(PipelineOptions(args)), FnApiRunner), args
     for name in ("DataflowRunner", "FlinkRunner", "SparkRunner", "PortableRunner"):
         assert local_runner(PipelineOptions([f"--runner={name}"])) is None
+
+
+def test_a_photo_that_breaks_detection_fails_alone():
+    # One photo whose detection raises must become its own failure record, not fail its
+    # batch (and, after Beam's retries, the job).
+    from types import SimpleNamespace
+
+    from apache_beam.pvalue import TaggedOutput
+
+    from facenet_tf.pipelines.stages import ERROR, FAILURES, DetectAndAlign
+
+    good = np.zeros((40, 40, 3), np.uint8)
+    bad = np.ones((40, 40, 3), np.uint8)
+    face = SimpleNamespace(box=(1.0, 2.0, 3.0, 4.0), landmarks=np.zeros(10), score=0.9)
+
+    def face_crops(images, max_faces):
+        if any(img is bad for img in images):
+            raise ValueError("broken photo")
+        return [[(face, np.zeros((2, 2, 3), np.float32))] for _ in images]
+
+    stage = DetectAndAlign("unused.keras", "center_weighted", None)
+    stage.pipeline = SimpleNamespace(
+        detector=SimpleNamespace(min_face_size=20), face_crops=face_crops
+    )
+    out = list(stage.process([("a.jpg", good), ("b.jpg", bad), ("c.jpg", good)]))
+    failures = [o.value for o in out if isinstance(o, TaggedOutput) and o.tag == FAILURES]
+    records = [o for o in out if not isinstance(o, TaggedOutput)]
+    assert [f["path"] for f in failures] == ["b.jpg"]
+    assert failures[0]["kind"] == ERROR and "broken photo" in failures[0]["reason"]
+    assert [key.path for key, _ in records] == ["a.jpg", "c.jpg"]

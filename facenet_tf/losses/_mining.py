@@ -406,3 +406,27 @@ def safe_divide(numerator: tf.Tensor, denominator: tf.Tensor) -> tf.Tensor:
     """numerator / denominator, and 0 where the denominator is 0 (empty sets)."""
     denominator = tf.cast(denominator, numerator.dtype)
     return tf.math.divide_no_nan(numerator, denominator)
+
+
+def semihard_pair_stats(
+    valid: tf.Tensor,
+    per_pair: tf.Tensor,
+    d_ap: tf.Tensor,
+    d_an: tf.Tensor,
+    fell_back: tf.Tensor,
+    num_pairs: tf.Tensor,
+) -> dict[str, tf.Tensor]:
+    """Means over the valid (anchor, positive) pairs of a semi-hard loss: the share of
+    active triplets, mean d(a, p), mean d(a, n) and the share of anchors that fell back
+    to the farthest negative. All [B, K] but ``num_pairs`` (scalar)."""
+
+    def mean_over_pairs(values):
+        values = tf.where(valid, tf.cast(values, d_ap.dtype), tf.zeros_like(d_ap))
+        return safe_divide(tf.reduce_sum(values), num_pairs)
+
+    return {
+        "fraction_active_triplets": mean_over_pairs(per_pair > 0.0),
+        "mean_d_ap": mean_over_pairs(d_ap),
+        "mean_d_an": mean_over_pairs(d_an),
+        "fraction_fallback_negatives": mean_over_pairs(fell_back),
+    }

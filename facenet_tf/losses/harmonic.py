@@ -44,17 +44,7 @@ def _cross_semihard(labels, distances, margin, xla):
     per_pair = tf.where(batch.valid, hinge, tf.zeros_like(hinge))
     num_pairs = tf.reduce_sum(tf.cast(batch.valid, d_ap.dtype))
     loss = _mining.safe_divide(tf.reduce_sum(per_pair), num_pairs)
-
-    def mean_over_pairs(values):
-        values = tf.where(batch.valid, tf.cast(values, d_ap.dtype), tf.zeros_like(d_ap))
-        return _mining.safe_divide(tf.reduce_sum(values), num_pairs)
-
-    stats = {
-        "fraction_active_triplets": mean_over_pairs(per_pair > 0.0),
-        "mean_d_ap": mean_over_pairs(d_ap),
-        "mean_d_an": mean_over_pairs(d_an),
-        "fraction_fallback_negatives": mean_over_pairs(fell_back),
-    }
+    stats = _mining.semihard_pair_stats(batch.valid, per_pair, d_ap, d_an, fell_back, num_pairs)
     return loss, stats
 
 

@@ -99,19 +99,8 @@ def _semihard_stats(labels, embeddings, margin, distance, xla):
     loss, valid, d_ap, per_pair, d_an, fell_back, num_pairs = _semihard(
         labels, embeddings, margin, distance, xla
     )
-
-    def mean_over_pairs(values):
-        values = tf.where(valid, tf.cast(values, d_ap.dtype), tf.zeros_like(d_ap))
-        return _mining.safe_divide(tf.reduce_sum(values), num_pairs)
-
-    stats = {
-        "fraction_active_triplets": mean_over_pairs(per_pair > 0.0),
-        "mean_d_ap": mean_over_pairs(d_ap),
-        "mean_d_an": mean_over_pairs(d_an),
-        "fraction_fallback_negatives": mean_over_pairs(fell_back),
-        "num_positive_pairs": num_pairs,
-        "loss": loss,
-    }
+    stats = _mining.semihard_pair_stats(valid, per_pair, d_ap, d_an, fell_back, num_pairs)
+    stats.update(num_positive_pairs=num_pairs, loss=loss)
     return {k: tf.cast(v, tf.float32) for k, v in stats.items()}
 
 

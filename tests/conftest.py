@@ -57,3 +57,39 @@ def _forget_binary_flags():
             parent, _, child = module.rpartition(".")
             if parent in sys.modules and hasattr(sys.modules[parent], child):
                 delattr(sys.modules[parent], child)
+
+
+# A tiny trained-looking model file and a two-identity photo tree with one broken file:
+# the command-line tests (tests/test_cli.py, tests/gallery/test_cli.py) share them.
+
+
+def _tiny_model():
+    from tests.test_inference import _model
+
+    return _model()
+
+
+def _tiny_images(n):
+    from tests.test_inference import _images
+
+    return _images(n)
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory):
+    path = tmp_path_factory.mktemp("model") / "tiny.keras"
+    _tiny_model().save(path)
+    return path
+
+
+@pytest.fixture()
+def folder(tmp_path):
+    import cv2
+
+    images = _tiny_images(3)
+    root = tmp_path / "faces"
+    for i, img in enumerate(images):
+        (root / f"id{i % 2}").mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(root / f"id{i % 2}" / f"{i}.png"), img[..., ::-1])
+    (root / "id0" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    return root, images

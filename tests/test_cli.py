@@ -16,25 +16,7 @@ import pytest
 
 from facenet_tf import cli, cli_lib
 from facenet_tf.errors import InvalidInputError
-from tests.test_inference import _images, _model, _reference
-
-
-@pytest.fixture(scope="module")
-def model_path(tmp_path_factory):
-    path = tmp_path_factory.mktemp("model") / "tiny.keras"
-    _model().save(path)
-    return path
-
-
-@pytest.fixture()
-def folder(tmp_path):
-    images = _images(3)
-    root = tmp_path / "faces"
-    for i, img in enumerate(images):
-        (root / f"id{i % 2}").mkdir(parents=True, exist_ok=True)
-        cv2.imwrite(str(root / f"id{i % 2}" / f"{i}.png"), img[..., ::-1])
-    (root / "id0" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
-    return root, images
+from tests.test_inference import _reference
 
 
 def test_help_and_unknown_command(capsys):

@@ -8,31 +8,12 @@ import json
 import subprocess
 import sys
 
-import cv2
 import numpy as np
 import pytest
 
 from facenet_tf import cli
 from facenet_tf.gallery import Gallery
-from tests.test_inference import _images, _model, _reference
-
-
-@pytest.fixture(scope="module")
-def model_path(tmp_path_factory):
-    path = tmp_path_factory.mktemp("model") / "tiny.keras"
-    _model().save(path)
-    return path
-
-
-@pytest.fixture()
-def tree(tmp_path):
-    images = _images(3)
-    root = tmp_path / "faces"
-    for i, img in enumerate(images):
-        (root / f"id{i % 2}").mkdir(parents=True, exist_ok=True)
-        cv2.imwrite(str(root / f"id{i % 2}" / f"{i}.png"), img[..., ::-1])
-    (root / "id0" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
-    return root, images
+from tests.test_inference import _reference
 
 
 def _rows(path):
@@ -40,8 +21,8 @@ def _rows(path):
         return list(csv.DictReader(f))
 
 
-def test_gallery_commands_on_a_folder_tree(tmp_path, tree, model_path, capsys):
-    root, images = tree
+def test_gallery_commands_on_a_folder_tree(tmp_path, folder, model_path, capsys):
+    root, images = folder
     g, m = str(tmp_path / "g"), f"--model={model_path}"
     assert cli.main(["gallery", "create", f"--gallery={g}", m, "--index=flat"]) == 0
     added = tmp_path / "added.csv"
@@ -82,8 +63,8 @@ def test_gallery_commands_on_a_folder_tree(tmp_path, tree, model_path, capsys):
     assert cli.main(["gallery", "remove", f"--gallery={g}", "--label=nobody"]) == 2
 
 
-def test_add_from_embed_output_and_labels_csv(tmp_path, tree, model_path):
-    root, images = tree
+def test_add_from_embed_output_and_labels_csv(tmp_path, folder, model_path):
+    root, images = folder
     g, m = str(tmp_path / "g"), f"--model={model_path}"
     assert cli.main(["gallery", "create", f"--gallery={g}", m]) == 0
     emb = tmp_path / "e.csv"

@@ -17,7 +17,9 @@ setup(
     license_files=["LICENSE", "NOTICE"],
     python_requires=">=3.11",
     packages=find_packages(include=["facenet_tf", "facenet_tf.*"]),
-    package_data={"facenet_tf": ["py.typed", "pretrained/*.json", "align/*.json"]},
+    package_data={
+        "facenet_tf": ["py.typed", "pretrained/*.json", "pretrained/weights/*.npz", "align/*.json"]
+    },
     install_requires=[
         "tensorflow>=2.21,<2.22",
         "keras>=3.15,<4",

@@ -10,11 +10,17 @@ from __future__ import annotations
 
 import keras
 
+from facenet_tf.errors import InvalidInputError
 from facenet_tf.layers import PixelNormalization
 from facenet_tf.models.heads import embedding_head
 from facenet_tf.models.registry import register_model, require_untrained
 
 INPUT_SIZE = (112, 112)
+HARMONIC_DLIB = "mobilefacenet_harmonic_dlib"
+HARMONIC_DLIB_LICENSE = (
+    "CelebA-non-commercial (weights trained on CelebA, whose images are for non-commercial "
+    "research purposes only: the weights carry that restriction; the code is Apache-2.0)"
+)
 
 # Table 1 of the MobileFaceNet paper: (expansion t, output channels c, repeats n, stride s).
 _BOTTLENECKS = (
@@ -107,6 +113,17 @@ def mobilefacenet(
         [0, 255] -> float32 [N, D] unit vectors.
     """
     require_untrained("mobilefacenet", pretrained)
+    return build_mobilefacenet(embedding_dim, dropout=dropout, name="mobilefacenet")
+
+
+def build_mobilefacenet(
+    embedding_dim: int = 128, *, dropout: float = 0.0, name: str = "mobilefacenet"
+) -> keras.Model:
+    """The MobileFaceNet graph (see ``mobilefacenet``), named ``name``.
+
+    Returns:
+        Keras model: float32 [N, 112, 112, 3] pixels in [0, 255] -> float32 [N, D].
+    """
     inputs = keras.Input((*INPUT_SIZE, 3), name="image")
     x = PixelNormalization(127.5, 1.0 / 128.0, name="pixel_normalization")(inputs)
     x = _conv(x, 64, 3, "conv1", strides=2)
@@ -119,4 +136,52 @@ def mobilefacenet(
     x = _depthwise(x, x.shape[1], "gdconv", padding="valid", activation=False)
     x = keras.layers.Flatten(name="flatten")(x)
     outputs = embedding_head(x, embedding_dim, dropout=dropout)
-    return keras.Model(inputs, outputs, name="mobilefacenet")
+    return keras.Model(inputs, outputs, name=name)
+
+
+@register_model(
+    HARMONIC_DLIB,
+    input_size=INPUT_SIZE,
+    align_template="mobile_112",
+    pretrained_weights=True,
+    license=HARMONIC_DLIB_LICENSE,
+    paper_params=0.99e6,
+    paper_flops=221e6,
+    summary="MobileFaceNet trained by facenet-tf, harmonic with dlib_resnet_v1 (vectors "
+    "comparable with it), 112x112",
+    compatible_with="dlib_resnet_v1",
+)
+def mobilefacenet_harmonic_dlib(
+    embedding_dim: int = 128, *, pretrained: bool = False, dropout: float = 0.0
+) -> keras.Model:
+    """MobileFaceNet whose 128-D vectors live in ``dlib_resnet_v1``'s embedding space.
+
+    Trained by this project (``docs/models/mobilefacenet_harmonic_dlib.md``) with the
+    triplet loss plus FaceNet's harmonic compatibility loss against ``dlib_resnet_v1``'s
+    vectors, on the LFW-disjoint CelebA images only: a gallery enrolled with
+    ``dlib_resnet_v1`` can be searched with this model's vectors and vice versa.
+
+    Args:
+        embedding_dim: 128 (the shipped weights' size); any size with ``pretrained=False``.
+        pretrained: load the weights shipped in the package (sha256-checked).
+        dropout: dropout rate before the embedding projection during training.
+
+    Returns:
+        Keras model named ``mobilefacenet_harmonic_dlib``: float32 [N, 112, 112, 3]
+        pixels in [0, 255] -> float32 [N, D] unit vectors.
+
+    Raises:
+        InvalidInputError: ``embedding_dim`` is not 128 while ``pretrained`` is True.
+        ChecksumError: the shipped weights file is damaged.
+    """
+    if pretrained and embedding_dim != 128:
+        raise InvalidInputError(
+            f"embedding_dim={embedding_dim}: the shipped {HARMONIC_DLIB} weights are 128-D; "
+            "pass pretrained=False for another size"
+        )
+    model = build_mobilefacenet(embedding_dim, dropout=dropout, name=HARMONIC_DLIB)
+    if pretrained:
+        from facenet_tf.pretrained.shipped import load_shipped_weights
+
+        load_shipped_weights(model, HARMONIC_DLIB)
+    return model

@@ -37,6 +37,9 @@ class ModelInfo:
         paper_params: parameter count the paper gives, or None.
         paper_flops: multiply-adds per image the paper gives ("FLOPS" in its tables), or None.
         summary: one line for ``facenet-tf models``.
+        compatible_with: registry name of the model whose embedding space this model's
+            vectors live in (harmonic embeddings: its vectors are compared directly with
+            that model's), or None for a model with a space of its own.
     """
 
     name: str
@@ -48,6 +51,7 @@ class ModelInfo:
     paper_params: float | None = None
     paper_flops: float | None = None
     summary: str = ""
+    compatible_with: str | None = None
 
 
 _REGISTRY: dict[str, ModelInfo] = {}
@@ -65,6 +69,7 @@ def register_model(
     paper_params: float | None = None,
     paper_flops: float | None = None,
     summary: str = "",
+    compatible_with: str | None = None,
 ) -> Callable[[Builder], Builder]:
     """Decorator registering ``builder`` under ``name``; a duplicate name raises ValueError.
 
@@ -85,6 +90,7 @@ def register_model(
             paper_params=paper_params,
             paper_flops=paper_flops,
             summary=summary or (builder.__doc__ or "").strip().splitlines()[0],
+            compatible_with=compatible_with,
         )
         return builder
 

@@ -33,6 +33,8 @@ class ModelSpec:
         pretrained_weights: whether trained weights ship for it.
         license: terms of its weights (or of the architecture alone).
         pixel_range: (low, high) of the float32 RGB pixels it takes.
+        compatible_with: the registered model whose embedding space it shares (harmonic
+            embeddings), or None.
     """
 
     name: str
@@ -42,6 +44,7 @@ class ModelSpec:
     pretrained_weights: bool = False
     license: str = ""
     pixel_range: tuple[float, float] = PIXEL_RANGE
+    compatible_with: str | None = None
 
 
 def model_spec(name: str, embedding_dim: int = 128) -> ModelSpec:
@@ -58,6 +61,7 @@ def model_spec(name: str, embedding_dim: int = 128) -> ModelSpec:
         embedding_dim=embedding_dim,
         pretrained_weights=info.pretrained_weights,
         license=info.license,
+        compatible_with=info.compatible_with,
     )
 
 
@@ -86,3 +90,15 @@ def spec_of(model: keras.Model) -> ModelSpec:
             f"{registered.input_size}; rename the model or rebuild it from the registry"
         )
     return registered
+
+
+def shared_space(first: str, second: str) -> bool:
+    """Whether models ``first`` and ``second`` make comparable vectors: the same model, or
+    one registered as harmonic with the other (``compatible_with``), either way round."""
+    if first == second:
+        return True
+    try:
+        a, b = get_model_info(first), get_model_info(second)
+    except ModelNotFoundError:
+        return False
+    return a.compatible_with == second or b.compatible_with == first

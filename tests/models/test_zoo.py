@@ -24,6 +24,7 @@ PARAM_COUNTS = {
     "dlib_resnet_v1": 5_607_488,
     "inception_resnet_v1": 22_807_888,
     "mobilefacenet": 1_022_336,
+    "mobilefacenet_harmonic_dlib": 1_022_336,
     "nn1": 140_033_344,
     "nn2": 7_480_064,
     "nn3": 7_480_064,
@@ -174,6 +175,7 @@ def test_paper_figures_are_registered():
         "nns1": (26e6, 220e6),
         "nns2": (4.3e6, 20e6),
         "mobilefacenet": (0.99e6, 221e6),
+        "mobilefacenet_harmonic_dlib": (0.99e6, 221e6),
     }
     for name, (params, flops) in expected.items():
         info = get_model_info(name)

@@ -81,6 +81,16 @@ def default_threshold_of(model_name: str) -> float:
     return PAPER_THRESHOLD if calibrated is None else calibrated
 
 
+def cross_model_threshold(first: str, second: str) -> float | None:
+    """The DevTrain threshold for pairs of one vector of ``first`` and one of ``second``
+    (harmonic models; either order), or None when the pair has not been calibrated."""
+    for a, b in ((first, second), (second, first)):
+        entry = _table().get(a, {}).get("cross_model", {}).get(b)
+        if entry is not None:
+            return float(entry["threshold"])
+    return None
+
+
 def far_table(model_name: str) -> dict[str, Any] | None:
     """The raw ``far`` record of ``model_name`` (source, command, data, counts, points),
     or None when the model has no FAR calibration."""

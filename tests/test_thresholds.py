@@ -382,3 +382,12 @@ def test_identify_command_refuses_unlisted_far_before_embedding(named_model_file
     assert cli.main(args) == 2
     assert "not calibrated" in capsys.readouterr().err
     assert not (root / "out.csv").exists()
+
+
+def test_cross_model_threshold_either_order():
+    from facenet_tf.thresholds import cross_model_threshold
+
+    # Golden: LFW view-1 DevTrain, benchmarks/lfw_default_model.py --cross_model.
+    assert cross_model_threshold("mobilefacenet_harmonic_dlib", "dlib_resnet_v1") == 0.1963
+    assert cross_model_threshold("dlib_resnet_v1", "mobilefacenet_harmonic_dlib") == 0.1963
+    assert cross_model_threshold("dlib_resnet_v1", "nn4") is None

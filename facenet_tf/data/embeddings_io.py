@@ -363,6 +363,14 @@ _READERS = {
 # --- merging ---------------------------------------------------------------------------
 
 
+def _shared_space(first: str, second: str) -> bool:
+    # Imported only for a name that differs (the registry loads Keras): harmonic models'
+    # vectors are read as the model they are compatible with.
+    from facenet_tf.models.spec import shared_space
+
+    return shared_space(first, second)
+
+
 def _resolve_model(parts: list[_Part], model: str | None) -> str:
     named = {}
     for part in parts:
@@ -370,7 +378,7 @@ def _resolve_model(parts: list[_Part], model: str | None) -> str:
             if m:
                 named.setdefault(m, part.file)
     if model is not None:
-        wrong = {m: f for m, f in named.items() if m != model}
+        wrong = {m: f for m, f in named.items() if m != model and not _shared_space(m, model)}
         if wrong:
             m, f = next(iter(wrong.items()))
             raise EmbeddingsFileError(f"{f}: embeddings of model {m!r}, expected {model!r}")

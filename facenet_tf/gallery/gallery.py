@@ -386,13 +386,34 @@ class Gallery:
 
     def threshold(self, far: float | None = None) -> float:
         """The squared-L2 threshold `identify` uses for ``far`` (None: the model's
-        default threshold)."""
-        if far is not None:
-            from facenet_tf import thresholds
+        default threshold).
 
-            return float(thresholds.far_threshold(self.model_name, far))
+        With a compatible model in use (``use_model``, ``open(model=)``), queries are that
+        model's vectors against the gallery's, and the threshold is the pair's
+        cross-model DevTrain threshold.
+
+        Raises:
+            InvalidInputError: ``far`` is not calibrated, or a compatible model is in use
+                with ``far`` or without a calibrated cross-model threshold.
+        """
         from facenet_tf import thresholds
 
+        query_model = self._embedder_.name if self._embedder_ is not None else self.model_name
+        if query_model != self.model_name:
+            if far is not None:
+                raise InvalidInputError(
+                    f"{self.path}: far= is calibrated for {self.model_name!r} alone, not for "
+                    f"{query_model!r} queries against it; pass threshold="
+                )
+            cross = thresholds.cross_model_threshold(query_model, self.model_name)
+            if cross is None:
+                raise InvalidInputError(
+                    f"{self.path}: no calibrated threshold for {query_model!r} queries "
+                    f"against {self.model_name!r} vectors; pass threshold="
+                )
+            return cross
+        if far is not None:
+            return float(thresholds.far_threshold(self.model_name, far))
         return float(thresholds.default_threshold_of(self.model_name))
 
     # === Saving ===

@@ -23,19 +23,39 @@ def checked_embedder(model: Any, folder: Path, model_name: str, embedding_dim: i
     """The ``Embedder`` of ``model`` (name, ``.keras`` path, Keras model or ``Embedder``)
     when it makes the gallery's embeddings.
 
+    The gallery's own model, or one registered as harmonic with it (its vectors share
+    the gallery's space, e.g. ``mobilefacenet_harmonic_dlib`` for ``dlib_resnet_v1``).
+
     Raises:
-        GalleryError: its name or embedding size differs from the gallery's.
+        GalleryError: its embedding size differs from the gallery's, or its vectors are
+            not in the gallery's space.
     """
     from facenet_tf.inference import get_embedder
+    from facenet_tf.models.registry import list_models
+    from facenet_tf.models.spec import shared_space
 
+    # A registered name is checked before its weights load (an untrained or foreign model
+    # is refused for its space, not for its weights); paths and models after loading.
+    if isinstance(model, str) and model in list_models() and not shared_space(model, model_name):
+        _refuse(folder, model_name, embedding_dim, model, "another space")
     embedder = get_embedder(model)
-    if embedder.name != model_name or embedder.embedding_dim != embedding_dim:
-        raise GalleryError(
-            f"{folder}: holds {embedding_dim}-D embeddings of model {model_name!r}; model "
-            f"{embedder.name!r} makes {embedder.embedding_dim}-D ones (open it with its own "
-            "model)"
+    if not shared_space(embedder.name, model_name) or embedder.embedding_dim != embedding_dim:
+        _refuse(
+            folder,
+            model_name,
+            embedding_dim,
+            embedder.name,
+            f"{embedder.embedding_dim}-D ones in another space",
         )
     return embedder
+
+
+def _refuse(folder: Path, model_name: str, embedding_dim: int, other: str, what: str) -> None:
+    raise GalleryError(
+        f"{folder}: holds {embedding_dim}-D embeddings of model {model_name!r}; model "
+        f"{other!r} makes {what} (open it with its own model or one registered as "
+        "compatible with it)"
+    )
 
 
 def vectors(

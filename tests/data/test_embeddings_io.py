@@ -239,6 +239,15 @@ def test_mixed_models_refused(tmp_path):
     assert rec.paths == ["b.jpg", "z.jpg"] and rec.boxes is None
 
 
+def test_harmonic_model_read_as_its_reference(tmp_path):
+    # mobilefacenet_harmonic_dlib's vectors live in dlib_resnet_v1's space (registry).
+    a = _tfrecord(tmp_path / "a.tfrecord", GOLDEN[:1], model="mobilefacenet_harmonic_dlib")
+    rec = read_embeddings(a, model=MODEL)
+    assert rec.model == MODEL and rec.paths == ["b.jpg"]
+    with pytest.raises(EmbeddingsFileError, match="expected 'nn4'"):
+        read_embeddings(a, model="nn4")
+
+
 def test_mixed_dims_refused(tmp_path):
     a = _tfrecord(tmp_path / "a.tfrecord", GOLDEN[:1])
     c = tmp_path / "c.csv"

@@ -76,6 +76,37 @@ def template_reference_points(
     return np.asarray(points, dtype=np.float64).reshape(-1, 2).round(4).tolist()
 
 
+def embedding_space(name: str, compatible_with: str | None) -> dict[str, Any]:
+    """Whose vectors this model's vectors can be compared with, and at which threshold.
+
+    Args:
+        name: the exported model's registry name.
+        compatible_with: the model it is harmonic with (``ModelSpec.compatible_with``).
+
+    Returns:
+        ``{"compatible_with": None}`` for a model with a space of its own; otherwise the
+        reference model's name and the cross-model DevTrain threshold (one vector of each
+        model), or None when it was not calibrated.
+    """
+    if compatible_with is None:
+        return {
+            "compatible_with": None,
+            "note": f"compare only with vectors of {name} itself",
+        }
+    from facenet_tf.thresholds import cross_model_threshold
+
+    return {
+        "compatible_with": compatible_with,
+        "cross_model_threshold": cross_model_threshold(name, compatible_with),
+        "note": (
+            f"harmonic embedding: vectors live in {compatible_with}'s space, so they can be "
+            f"compared with vectors {compatible_with} made (a gallery enrolled with it needs "
+            "no re-enrollment); cross_model_threshold is the LFW view-1 DevTrain threshold "
+            "of pairs with one vector of each model"
+        ),
+    }
+
+
 def build_sidecar(
     *,
     model_file: PathLike,
@@ -157,6 +188,7 @@ def build_sidecar(
             "quantization": out_quant,
             "decode": decode,
         },
+        "embedding_space": embedding_space(info.name, info.spec.compatible_with),
         "verification": {
             "distance": DISTANCE,
             "threshold": None if threshold is None else float(threshold),

@@ -57,7 +57,7 @@ def registered_export_model(name: str) -> model_io.ExportModel:
     """A registered model (pretrained weights where it has them), built once per session."""
     import facenet_tf
 
-    return model_io.describe(facenet_tf.create_model(name))
+    return model_io.describe(facenet_tf.load_model(name))
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,8 @@
 """Each registered model converts to every TFLite variant and runs in LiteRT on real
 faces within a stated cosine of its Keras forward pass.
 
-The default tier covers the default model (float32, int8) and mobilefacenet (int8); every other
+The default tier covers the default model (float32, int8), mobilefacenet (int8) and the shipped
+harmonic mobilefacenet (int8); every other
 (model, variant) pair is marked slow. Models without pretrained weights run with their
 initial weights, whose activations are less regular than trained ones, hence the looser
 int8 bound for them.
@@ -15,13 +16,14 @@ import pytest
 from facenet_tf.export import faces, litert, tflite
 from tests.export.conftest import cosine_rows, registered_export_model
 
-SMALL_MODELS = ("mobilefacenet", "dlib_resnet_v1", "nns2", "nn4")
+SMALL_MODELS = ("mobilefacenet", "mobilefacenet_harmonic_dlib", "dlib_resnet_v1", "nns2", "nn4")
 DEFAULT_TIER = {
     ("dlib_resnet_v1", "float32"),
     ("dlib_resnet_v1", "int8"),
     ("mobilefacenet", "int8"),
+    ("mobilefacenet_harmonic_dlib", "int8"),
 }
-PRETRAINED = {"dlib_resnet_v1"}
+PRETRAINED = {"dlib_resnet_v1", "mobilefacenet_harmonic_dlib"}
 # Minimum cosine over the faces, per variant: pretrained models / initial weights.
 MIN_COSINE = {
     "float32": (0.99999, 0.9999),

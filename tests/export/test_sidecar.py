@@ -88,3 +88,12 @@ def test_threshold_recorded(tiny_info, tmp_path):
     verification = sidecar.read_sidecar(path)["verification"]
     assert verification["threshold"] == 1.05
     assert "never used" in verification["source"]
+
+
+def test_embedding_space_declares_the_reference_model():
+    # Golden: the cross-model DevTrain threshold recorded in thresholds.json (0.1963).
+    space = sidecar.embedding_space("mobilefacenet_harmonic_dlib", "dlib_resnet_v1")
+    assert space["compatible_with"] == "dlib_resnet_v1"
+    assert space["cross_model_threshold"] == pytest.approx(0.1963)
+    own = sidecar.embedding_space("dlib_resnet_v1", None)
+    assert own["compatible_with"] is None and "dlib_resnet_v1" in own["note"]

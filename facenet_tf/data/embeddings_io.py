@@ -363,14 +363,6 @@ _READERS = {
 # --- merging ---------------------------------------------------------------------------
 
 
-def _shared_space(first: str, second: str) -> bool:
-    # Imported only for a name that differs (the registry loads Keras): harmonic models'
-    # vectors are read as the model they are compatible with.
-    from facenet_tf.models.spec import shared_space
-
-    return shared_space(first, second)
-
-
 def _resolve_model(parts: list[_Part], model: str | None) -> str:
     named = {}
     for part in parts:
@@ -378,7 +370,11 @@ def _resolve_model(parts: list[_Part], model: str | None) -> str:
             if m:
                 named.setdefault(m, part.file)
     if model is not None:
-        wrong = {m: f for m, f in named.items() if m != model and not _shared_space(m, model)}
+        wrong = {m: f for m, f in named.items() if m != model}
+        if wrong:  # harmonic models' vectors read as their reference's (loads the registry)
+            from facenet_tf.models.spec import shared_space
+
+            wrong = {m: f for m, f in wrong.items() if not shared_space(m, model)}
         if wrong:
             m, f = next(iter(wrong.items()))
             raise EmbeddingsFileError(f"{f}: embeddings of model {m!r}, expected {model!r}")

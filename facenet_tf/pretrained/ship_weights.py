@@ -21,19 +21,17 @@ _OUTPUT = flags.DEFINE_string("output", "", "Where to write (default the package
 def main(argv: list[str]) -> None:
     del argv
     import facenet_tf
-    from facenet_tf.errors import InvalidInputError
     from facenet_tf.pretrained.cache import sha256_file
-    from facenet_tf.pretrained.shipped import model_arrays, save_model_arrays, shipped_weights_path
+    from facenet_tf.pretrained.shipped import (
+        check_layout,
+        model_arrays,
+        save_model_arrays,
+        shipped_weights_path,
+    )
 
     trained = facenet_tf.load_model(_KERAS.value)  # registers facenet_tf's layers first
     target = facenet_tf.create_model(_NAME.value)  # the registered architecture, untrained
-    want = {k: v.shape for k, v in model_arrays(target).items()}
-    got = {k: v.shape for k, v in model_arrays(trained).items()}
-    if want != got:
-        raise InvalidInputError(
-            f"{_KERAS.value}: its layers do not match {_NAME.value!r} "
-            f"(differ: {sorted(set(want.items()) ^ set(got.items()))[:4]})"
-        )
+    check_layout(target, model_arrays(trained), _KERAS.value)
     out = _OUTPUT.value or str(shipped_weights_path(_NAME.value))
     arrays_hash = save_model_arrays(trained, out)
     print(f"{out}: arrays_sha256 {arrays_hash}; file sha256 {sha256_file(out)}")

@@ -71,6 +71,19 @@ def read_shipped_arrays(name: str, path: str | os.PathLike | None = None) -> dic
     return arrays
 
 
+def check_layout(model: keras.Model, arrays: dict[str, np.ndarray], source: str) -> None:
+    """Raises InvalidInputError naming ``source`` unless ``arrays`` has exactly the keys
+    and shapes of ``model_arrays(model)``."""
+    want = {key: tuple(w.shape) for key, w in model_arrays(model).items()}
+    got = {key: tuple(a.shape) for key, a in arrays.items()}
+    if want != got:
+        differ = sorted(set(want.items()) ^ set(got.items()))[:4]
+        raise InvalidInputError(
+            f"{source} does not match the layers of model {model.name!r} "
+            f"(name, shape pairs that differ: {differ})"
+        )
+
+
 def load_shipped_weights(
     model: keras.Model, name: str, path: str | os.PathLike | None = None
 ) -> keras.Model:
@@ -81,23 +94,9 @@ def load_shipped_weights(
         InvalidInputError: the model's layers or shapes do not match the weights.
     """
     arrays = read_shipped_arrays(name, path)
-    expected = model_arrays(model)
-    if set(expected) != set(arrays):
-        missing = sorted(set(expected) - set(arrays))[:3]
-        extra = sorted(set(arrays) - set(expected))[:3]
-        raise InvalidInputError(
-            f"model {model.name!r} does not match the weights of {name!r}: "
-            f"missing {missing}, unexpected {extra}"
-        )
+    check_layout(model, arrays, f"the weights of {name!r}")
     for layer in model.layers:
-        n = len(layer.get_weights())
-        if n:
-            values = [arrays[f"{layer.name}/{i}"] for i in range(n)]
-            for i, (v, w) in enumerate(zip(values, layer.get_weights(), strict=True)):
-                if v.shape != w.shape:
-                    raise InvalidInputError(
-                        f"{name!r}: weight {layer.name}/{i} has shape {v.shape}, the model "
-                        f"{w.shape}"
-                    )
-            layer.set_weights(values)
+        count = len(layer.weights)
+        if count:
+            layer.set_weights([arrays[f"{layer.name}/{i}"] for i in range(count)])
     return model

@@ -30,6 +30,9 @@ _WORKDIR = flags.DEFINE_string(
 )
 _NUM_FACES = flags.DEFINE_integer("num_faces", 1000, "CelebA faces for the cosine columns.")
 _NUM_CALIBRATION = flags.DEFINE_integer("num_calibration", 200, "CelebA faces for int8.")
+_CALIBRATION_PERCENTILE = flags.DEFINE_float(
+    "calibration_percentile", 98.0, "int8: outlier faces above this percentile are left out."
+)
 _LATENCY_RUNS = flags.DEFINE_integer("latency_runs", 50, "Timed invocations per figure.")
 _THREADS = flags.DEFINE_list("threads", ["1", "4"], "Thread counts for latency.")
 _LFW = flags.DEFINE_bool("lfw", True, "Measure LFW accuracy (slow).")
@@ -54,6 +57,7 @@ def main(argv: list[str]) -> None:
         workdir=_WORKDIR.value,
         num_faces=_NUM_FACES.value,
         num_calibration=_NUM_CALIBRATION.value,
+        calibration_percentile=_CALIBRATION_PERCENTILE.value,
         latency_runs=_LATENCY_RUNS.value,
         threads=tuple(int(t) for t in _THREADS.value),
         lfw=_LFW.value,

@@ -25,7 +25,16 @@ import numpy as np
 
 from benchmarks.export_parity_report import row_of, targets, write_report
 from facenet_tf.errors import InvalidInputError
-from facenet_tf.export import codes, faces, litert, model_io, saved_model, tflite, threshold
+from facenet_tf.export import (
+    calibration,
+    codes,
+    faces,
+    litert,
+    model_io,
+    saved_model,
+    tflite,
+    threshold,
+)
 from facenet_tf.export.model_io import ExportModel
 from facenet_tf.face_pipeline import describe as describe_pipeline
 from facenet_tf.io.files import list_images
@@ -45,6 +54,8 @@ class ParityConfig:
         workdir: where the converted models, sidecars and cached LFW crops go.
         num_faces: CelebA faces for the cosine columns.
         num_calibration: CelebA faces (disjoint from those) for int8 calibration.
+        calibration_percentile: int8 calibration leaves out the faces whose activation
+            outlier score is above this percentile (``facenet_tf.export.calibration``).
         latency_runs: timed invocations per latency figure.
         threads: thread counts of the latency columns.
         lfw: measure LFW accuracy (the slow part).
@@ -59,6 +70,7 @@ class ParityConfig:
     workdir: str = "/tmp/facenet_tf_export"
     num_faces: int = 1000
     num_calibration: int = 200
+    calibration_percentile: float = calibration.DEFAULT_PERCENTILE
     latency_runs: int = 50
     threads: tuple[int, ...] = (1, 4)
     lfw: bool = True
@@ -294,7 +306,13 @@ def run(config: ParityConfig) -> dict[str, Any]:
     keras_row["cosine"] = cosine_stats(reference, reference)
 
     flatbuffers = {
-        q: tflite.convert(info, q, calib if q == "int8" else None, "uint8")
+        q: tflite.convert(
+            info,
+            q,
+            calib if q == "int8" else None,
+            "uint8",
+            calibration_percentile=config.calibration_percentile,
+        )
         for q in tflite.QUANTIZATIONS
     }
     latency = {
@@ -312,6 +330,10 @@ def run(config: ParityConfig) -> dict[str, Any]:
             "evaluation_no_face": len(eval_missed),
             "calibration": len(calib),
             "calibration_no_face_left_out": len(calib_missed),
+            "calibration_percentile": config.calibration_percentile,
+            "calibration_outliers_left_out": len(
+                calibration.select_faces(info.model, calib, config.calibration_percentile)[1]
+            ),
             "disjoint": True,
         },
         "lfw": (

@@ -112,7 +112,10 @@ def markdown(report: dict[str, Any]) -> str:
         "the int8 variant has uint8 input and int8 output (scale 1/128).",
         f"- Cosine: each variant's (dequantised) output against the Keras model on "
         f"{faces_note['evaluation']} CelebA aligned faces (no LFW people); int8 calibrated on "
-        f"{faces_note['calibration']} other CelebA faces.",
+        f"{faces_note['calibration']} other CelebA faces, of which "
+        f"{faces_note.get('calibration_outliers_left_out', 0)} activation outliers were left "
+        f"out of the ranges (percentile {faces_note.get('calibration_percentile', 100)}, "
+        "`facenet_tf/export/calibration.py`).",
         f"- Faces: {_faces_note(report)}",
         f"- Latency: {_latency_runs(report)} timed `invoke()` calls per variant and thread count, "
         "the variants interleaved round-robin, XNNPACK delegate (LiteRT default), batch 1, on "

@@ -265,3 +265,4 @@ def test_export_tflite_flag_choices_match_the_exporter():
 
     assert export_tflite.QUANTIZATIONS == tflite.QUANTIZATIONS
     assert export_tflite.INPUT_TYPES == tflite.INPUT_TYPES
+    assert export_tflite.CALIBRATION_PERCENTILE == tflite.calibration.DEFAULT_PERCENTILE

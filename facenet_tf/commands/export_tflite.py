@@ -6,6 +6,7 @@ sidecar beside it (``facenet_tf.export.tflite``).
         --output=/tmp/dlib_resnet_v1_int8.tflite [--input_type=uint8|int8] \
         [--lfw_dir=../shared/data/lfw/lfw-deepfunneled \
          --dev_train_pairs=../shared/data/lfw/pairsDevTrain.txt]  # sidecar threshold
+        [--calibration_percentile=98]    # int8: outlier faces left out of the ranges
         [--template=facenet_160]         # faces' template of an unregistered .keras model
 
 Calibration and threshold faces are made by the model's face pipeline
@@ -18,6 +19,7 @@ from absl import app, flags, logging
 # light; a test pins them to the originals.
 QUANTIZATIONS = ("float32", "float16", "dynamic", "int8")
 INPUT_TYPES = ("uint8", "int8")
+CALIBRATION_PERCENTILE = 98.0
 
 _MODEL = flags.DEFINE_string("model", None, "Registered model name or .keras file.")
 _QUANTIZATION = flags.DEFINE_enum("quantization", "float32", QUANTIZATIONS, "Variant.")
@@ -26,6 +28,12 @@ _REPRESENTATIVE_DIR = flags.DEFINE_string(
 )
 _INPUT_TYPE = flags.DEFINE_enum("input_type", "uint8", INPUT_TYPES, "Input dtype of int8.")
 _NUM_CALIBRATION = flags.DEFINE_integer("num_calibration", 200, "Calibration faces.")
+_CALIBRATION_PERCENTILE = flags.DEFINE_float(
+    "calibration_percentile",
+    CALIBRATION_PERCENTILE,
+    "int8: calibration faces whose activations exceed this percentile of the faces' "
+    "are left out of the ranges (100: every face; see facenet_tf.export.calibration).",
+)
 _TEMPLATE = flags.DEFINE_string(
     "template",
     None,
@@ -57,6 +65,7 @@ def main(argv: list[str]) -> None:
         representative_dir=_REPRESENTATIVE_DIR.value,
         input_type=_INPUT_TYPE.value,
         num_calibration=_NUM_CALIBRATION.value,
+        calibration_percentile=_CALIBRATION_PERCENTILE.value,
         template=_TEMPLATE.value,
         lfw_dir=_LFW_DIR.value,
         dev_train_pairs=_DEV_TRAIN.value,

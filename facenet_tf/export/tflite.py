@@ -8,7 +8,9 @@ The model's own ``PixelNormalization`` does the rest, so an app never normalises
 
 Full-integer int8 calibrates on real faces that are not LFW, made model inputs by the
 export face pipeline (``facenet_tf.export.faces``: the crops ``facenet_tf.embed`` uses,
-rounded to uint8; photos without a detected face are left out), and a converted
+rounded to uint8; photos without a detected face are left out), robust to outlier
+faces (``facenet_tf.export.calibration``: faces whose activations exceed the
+``calibration_percentile``-th face's are left out of the ranges), and a converted
 model that still holds a floating-point operator is rejected (``FloatOpsError``): an
 operator the int8 kernels cannot run has to be fixed in the model, not left in float.
 """
@@ -26,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from facenet_tf.errors import FaceNetError, InvalidInputError
-from facenet_tf.export import faces, litert, sidecar
+from facenet_tf.export import calibration, faces, litert, sidecar
 from facenet_tf.export.model_io import ExportModel, litert_forward
 from facenet_tf.io.files import list_images
 
@@ -53,6 +55,8 @@ class TFLiteConfig:
             faces are detected and aligned by the model's face pipeline.
         input_type: "uint8" or "int8" input of the int8 variant.
         num_calibration: faces drawn from ``representative_dir`` for calibration.
+        calibration_percentile: faces whose activation outlier score is above this
+            percentile of the drawn faces' are left out of calibration (100: none).
         template: alignment template of an unregistered model's faces (a registered
             model uses its own); needed for int8 calibration and ``lfw_dir``.
         lfw_dir: the LFW image tree; with ``dev_train_pairs`` the sidecar gets a view-1
@@ -67,6 +71,7 @@ class TFLiteConfig:
     representative_dir: str | None = None
     input_type: str = "uint8"
     num_calibration: int = 200
+    calibration_percentile: float = calibration.DEFAULT_PERCENTILE
     template: str | None = None
     lfw_dir: str | None = None
     dev_train_pairs: str | None = None
@@ -100,12 +105,18 @@ class TFLiteConfig:
             )
         if self.num_calibration < 1:
             raise InvalidInputError(f"--num_calibration must be >= 1, got {self.num_calibration}")
+        _check_percentile(self.calibration_percentile, "--calibration_percentile")
         if not self.output.endswith(".tflite"):
             raise InvalidInputError(f"--output must end in .tflite, got {self.output!r}")
         if Path(self.output).exists() and not self.overwrite:
             raise InvalidInputError(
                 f"--output {self.output} exists; pass --overwrite to replace it"
             )
+
+
+def _check_percentile(value: float, name: str) -> None:
+    if not 0 < value <= 100:
+        raise InvalidInputError(f"{name} must be in (0, 100], got {value}")
 
 
 def representative_faces(
@@ -163,6 +174,7 @@ def convert(
     quantization: str,
     representative: np.ndarray | None = None,
     input_type: str = "uint8",
+    calibration_percentile: float = calibration.DEFAULT_PERCENTILE,
 ) -> bytes:
     """Converts a model to a TFLite flatbuffer.
 
@@ -172,6 +184,9 @@ def convert(
             float activations) or "int8" (int8 weights and activations).
         representative: uint8 [N, H, W, 3] real aligned faces, required for "int8".
         input_type: "uint8" or "int8" input for "int8".
+        calibration_percentile: for "int8", representative faces whose activations
+            exceed this percentile's are left out of the ranges
+            (``facenet_tf.export.calibration.select_faces``); 100 uses every face.
 
     Returns:
         The flatbuffer bytes.
@@ -200,6 +215,10 @@ def convert(
                 f"representative: expected uint8 [N, {expected[0]}, {expected[1]}, 3], "
                 f"got {representative.dtype} {representative.shape}"
             )
+        _check_percentile(calibration_percentile, "calibration_percentile")
+        representative, _ = calibration.select_faces(
+            info.model, representative, calibration_percentile
+        )
     # Float variants take uint8 and cast in-graph; int8 calibrates on float pixels and
     # the converter swaps the float input for a quantised one.
     input_dtype = tf.float32 if quantization == "int8" else tf.uint8
@@ -213,12 +232,12 @@ def convert(
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     elif quantization == "int8":
 
-        def calibration() -> Iterator[list[np.ndarray]]:
+        def calibration_data() -> Iterator[list[np.ndarray]]:
             for face in representative:
                 yield [face[None].astype(np.float32)]
 
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = calibration
+        converter.representative_dataset = calibration_data
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = tf.uint8 if input_type == "uint8" else tf.int8
         converter.inference_output_type = tf.int8
@@ -291,7 +310,13 @@ def run(config: TFLiteConfig) -> dict[str, Any]:
         logging.info(
             "calibrating on %d faces from %s", len(representative), config.representative_dir
         )
-    flatbuffer = convert(info, config.quantization, representative, config.input_type)
+    flatbuffer = convert(
+        info,
+        config.quantization,
+        representative,
+        config.input_type,
+        calibration_percentile=config.calibration_percentile,
+    )
     threshold, note = None, None
     if config.lfw_dir:
         from facenet_tf.export import threshold as devtrain

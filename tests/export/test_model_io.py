@@ -76,3 +76,47 @@ def test_build_tiny_model_is_deterministic():
     a, b = build_tiny_model(seed=3), build_tiny_model(seed=3)
     for wa, wb in zip(a.get_weights(), b.get_weights(), strict=True):
         np.testing.assert_array_equal(wa, wb)
+
+
+def _prelu_model(alpha: np.ndarray) -> keras.Model:
+    inputs = keras.Input((6, 6, 3), name="pixels")
+    x = keras.layers.Conv2D(alpha.size, 3, padding="same", name="conv")(inputs)
+    x = keras.layers.PReLU(shared_axes=[1, 2], name="act")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    outputs = keras.layers.UnitNormalization(name="embedding_l2")(x)
+    model = keras.Model(inputs, outputs)
+    model.get_layer("act").set_weights([alpha.reshape(1, 1, -1)])
+    return model
+
+
+def test_max_form_prelu_is_the_same_function_bit_for_bit():
+    alpha = np.linspace(-0.5, 1.0, 8).astype(np.float32)  # negative slopes and 1 included
+    model = _prelu_model(alpha)
+    x = np.random.default_rng(3).normal(0, 50, (5, 6, 6, 3)).astype(np.float32)
+    rewritten = model_io.max_form_prelu(model)
+    assert isinstance(rewritten.get_layer("act"), model_io.MaxFormPReLU)
+    assert rewritten.get_layer("conv") is model.get_layer("conv")  # shared, not copied
+    conv = keras.ops.convert_to_numpy(model.get_layer("conv")(x))
+    reference = np.where(conv > 0, conv, alpha * conv)  # PReLU, numpy
+    act = keras.Model(rewritten.inputs[0], rewritten.get_layer("act").output)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(act(x)), reference)
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(model_io.litert_forward(model)(x)),
+        keras.ops.convert_to_numpy(model(x)),
+    )
+
+
+def test_prelu_with_a_slope_above_one_is_kept():
+    model = _prelu_model(np.array([0.25, 1.5], np.float32))
+    assert model_io.max_form_prelu(model) is model
+
+
+def test_int8_prelu_runs_as_maximum(calibration_faces):
+    from facenet_tf.export import litert, tflite
+
+    model = _prelu_model(np.linspace(0.1, 0.4, 8).astype(np.float32))
+    info = model_io.describe(model)
+    pixels = calibration_faces[:16, :6, :6]
+    flatbuffer = tflite.convert(info, "int8", np.ascontiguousarray(pixels))
+    ops = [op["op"] for op in litert.op_report(flatbuffer)]
+    assert "PRELU" not in ops and "MAXIMUM" in ops

@@ -29,16 +29,19 @@ MIN_COSINE = {
     "float32": (0.99999, 0.9999),
     "float16": (0.9999, 0.999),
     "dynamic": (0.999, 0.99),
-    # Initial weights (seed 0 in registered_export_model): mobilefacenet 0.946; unseeded
-    # runs ranged 0.906-0.97, the spread of random networks, not of the converter.
-    "int8": (0.995, 0.93),
+    # Initial weights (seed 0 in registered_export_model): mobilefacenet 0.904 with the
+    # outlier-robust calibration (0.920 with plain min/max); unseeded runs ranged
+    # 0.906-0.97, the spread of random networks, not of the converter.
+    "int8": (0.995, 0.89),
 }
 
 
-# Post-training int8 of the shipped MobileFaceNet loses more than dlib's ResNet does (min
-# cosine 0.939, mean 0.972 over 1,000 CelebA faces in docs/export/parity_mobilefacenet_
-# harmonic_dlib.md; 0.955 on the 24 faces here): a measured floor, not a target.
-KNOWN_WEAK = {("mobilefacenet_harmonic_dlib", "int8"): 0.93}
+# Post-training int8 of the shipped MobileFaceNet loses more than dlib's ResNet does on its
+# rarest faces (min cosine 0.897, mean 0.995 over 1,000 CelebA faces in docs/export/parity_
+# mobilefacenet_harmonic_dlib.md; min 0.968, mean 0.996 on the 24 faces here): a measured
+# floor, not a target. Its mean is held to the pretrained bound below.
+KNOWN_WEAK = {("mobilefacenet_harmonic_dlib", "int8"): 0.96}
+MIN_MEAN_COSINE_INT8 = 0.99
 
 
 def _cases():
@@ -69,3 +72,37 @@ def test_registered_model_variant(name, quantization, celeba_paths):
     assert cos.min() >= bound, f"{name} {quantization}: min cosine {cos.min():.6f} < {bound}"
     if quantization == "int8":
         assert litert.float_ops(flatbuffer) == []
+        if name in PRETRAINED:
+            assert cos.mean() >= MIN_MEAN_COSINE_INT8, f"{name}: mean cosine {cos.mean():.6f}"
+
+
+# CelebA photos that drive the shipped harmonic MobileFaceNet's last layers to 20-60 times
+# their typical range (found by ``facenet_tf.export.calibration.activation_peaks`` over
+# 1,000 training crops).
+LOUD_FACES = ("5029/085271.jpg", "8717/190643.jpg", "10082/004061.jpg")
+
+
+@pytest.mark.slow
+def test_outlier_faces_in_calibration_do_not_coarsen_the_rest(celeba_paths):
+    import facenet_tf
+
+    name = "mobilefacenet_harmonic_dlib"
+    if name not in facenet_tf.list_models():
+        pytest.skip(f"{name} is not registered")
+    root = celeba_paths[0].parents[1]
+    loud = [root / p for p in LOUD_FACES]
+    if not all(p.is_file() for p in loud):
+        pytest.skip("the loud CelebA photos are not available")
+    info = registered_export_model(name)
+    pipeline = faces.export_pipeline(info)
+    calib, _ = faces.face_inputs(faces.sample_paths(celeba_paths, 45) + loud, pipeline)
+    evaluation, _ = faces.face_inputs(faces.sample_paths(celeba_paths, 24, offset=64), pipeline)
+    expected = info.model.predict(evaluation.astype(np.float32), verbose=0)
+    mean = {}
+    for percentile in (100.0, 90.0):
+        flatbuffer = tflite.convert(info, "int8", calib, calibration_percentile=percentile)
+        mean[percentile] = cosine_rows(
+            litert.LiteRTEmbedder(flatbuffer).embed(evaluation), expected
+        ).mean()
+    assert mean[90.0] >= MIN_MEAN_COSINE_INT8, mean
+    assert mean[100.0] < mean[90.0] - 0.01, mean  # plain min/max is visibly coarser

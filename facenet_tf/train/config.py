@@ -441,14 +441,33 @@ def _flatten(values: dict, prefix: str = "") -> dict:
 _ABSENT = "<absent>"
 
 
+def _same_path(old, new) -> bool:
+    """Two strings naming the same existing local file or folder (one given relative,
+    the other absolute, say); remote (``gs://``) and missing paths compare as text."""
+    if not (isinstance(old, str) and isinstance(new, str)) or "://" in old + new:
+        return False
+    return os.path.exists(old) and os.path.exists(new) and os.path.samefile(old, new)
+
+
+def _same(old, new) -> bool:
+    if old == new:
+        return True
+    if isinstance(old, list | tuple) and isinstance(new, list | tuple) and len(old) == len(new):
+        return all(_same(a, b) for a, b in zip(old, new, strict=True))
+    return _same_path(old, new)
+
+
 def differences(saved: dict, config: TrainConfig) -> dict[str, tuple]:
-    """Field path -> (saved, new) for every field whose value differs (JSON values)."""
+    """Field path -> (saved, new) for every field whose value differs (JSON values).
+
+    Paths that name the same existing file or folder, spelled differently (relative and
+    absolute), are not a difference."""
     old = _flatten(saved)
     new = _flatten(json.loads(to_json(config)))
     return {
         key: (old.get(key, _ABSENT), new.get(key, _ABSENT))
         for key in sorted(old.keys() | new.keys())
-        if old.get(key, _ABSENT) != new.get(key, _ABSENT)
+        if not _same(old.get(key, _ABSENT), new.get(key, _ABSENT))
     }
 
 

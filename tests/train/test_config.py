@@ -239,6 +239,21 @@ def test_resume_allows_budget_interval_and_device_changes(base, tmp_path):
     config_lib.check_resume(TrainConfig(**{**base, "workdir": str(moved)}))
 
 
+def test_resume_accepts_the_same_paths_spelled_relative(base, tmp_path, monkeypatch):
+    saved = TrainConfig(
+        **base, val_pairs=str(tmp_path / "pairsDevTest.txt"), val_images_dir=str(tmp_path / "lfw")
+    )
+    config_lib.write(saved)
+    monkeypatch.chdir(tmp_path / "lfw")
+    relative = dataclasses.replace(
+        saved, data_dir=("../faces",), val_pairs="../pairsDevTest.txt", val_images_dir="."
+    )
+    config_lib.check_resume(relative)
+    other = dataclasses.replace(saved, val_images_dir="../faces")  # another existing folder
+    with pytest.raises(config_lib.ConfigMismatchError, match="val_images_dir"):
+        config_lib.check_resume(other)
+
+
 def test_cosine_schedule_keeps_its_step_budget(base):
     cosine = TrainConfig(**base, lr_schedule="cosine")
     config_lib.write(cosine)

@@ -142,10 +142,9 @@ def chunked(embed, pixels: np.ndarray, what: str, chunk: int = 1000) -> np.ndarr
 
 def weights_digest(model) -> str:
     """Short hash of a Keras model's weights (names cache files)."""
-    digest = hashlib.sha256()
-    for w in model.get_weights():
-        digest.update(np.ascontiguousarray(w).tobytes())
-    return digest.hexdigest()[:12]
+    from facenet_tf.pretrained.cache import weights_sha256
+
+    return weights_sha256(model)[:12]
 
 
 def lfw_evaluators(shared_data_dir: PathLike):

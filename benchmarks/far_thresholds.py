@@ -54,7 +54,8 @@ def photo_ids(paths: list[Path]) -> np.ndarray:
 def embed_cached(
     paths: list[Path], model: str, cache_dir: Path, chunk: int = 500
 ) -> tuple[np.ndarray, list[tuple[str, str]]]:
-    """``facenet_tf.embed(paths, model=model, on_no_face="nan")``, chunk by chunk, cached.
+    """``facenet_tf.embed(paths, model=model, on_no_face="nan")``, chunk by chunk, cached
+    by pipeline settings, weights and paths.
 
     Returns:
         vectors float32 [N, D] (NaN rows: no face found, or unreadable), and
@@ -63,8 +64,11 @@ def embed_cached(
     """
     import facenet_tf
     from facenet_tf.face_pipeline import FacePipeline, describe
+    from facenet_tf.pretrained.cache import weights_sha256
 
-    settings = json.dumps(describe(FacePipeline(model)), sort_keys=True)
+    # The weights are part of the key: new weights under the same name are new vectors.
+    weights = weights_sha256(facenet_tf.get_embedder(model).model)
+    settings = json.dumps(describe(FacePipeline(model)), sort_keys=True) + weights
     cache_dir.mkdir(parents=True, exist_ok=True)
     parts, failures = [], []
     for start in range(0, len(paths), chunk):

@@ -36,6 +36,8 @@ REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
 sys.path.insert(0, str(REPO))
 
+from benchmarks.training_curves import plot_runs, read_stages  # noqa: E402
+
 _MODEL = flags.DEFINE_string("model", None, "The new model: registry name or .keras file.")
 _REFERENCE = flags.DEFINE_string("reference", "dlib_resnet_v1", "The reference model.")
 _LFW_DIR = flags.DEFINE_string("lfw_dir", str(DATA / "lfw" / "lfw-deepfunneled"), "LFW tree.")
@@ -64,7 +66,9 @@ _NOLFW = flags.DEFINE_boolean("skip_lfw", False, "Skip LFW view 2 (e.g. for chec
 _PLOT = flags.DEFINE_string(
     "plot", "", "Draw the training curves of --runs to this PNG, then stop."
 )
-_RUNS = flags.DEFINE_list("runs", [], "label=workdir of training runs for --plot.")
+_RUNS = flags.DEFINE_list(
+    "runs", [], "label=workdir of training runs for --plot (workdir1+workdir2 for stages)."
+)
 
 
 def cross_model_scores(evaluator, new: np.ndarray, ref: np.ndarray) -> dict[str, dict]:
@@ -174,76 +178,26 @@ def _embed(
     model: str, paths: list[str], tag: str, on_no_face: str = "raise", **embed_kwargs
 ) -> np.ndarray:
     """Embeddings through the model's ``FacePipeline`` (the code of ``facenet_tf.embed``,
-    with its defaults; ``embed_kwargs`` for aligned crops), cached by model, tag and paths."""
+    with its defaults; ``embed_kwargs`` for aligned crops), cached by model, its weights,
+    tag and paths (so new weights under the same name are never served old vectors)."""
     import hashlib
 
     from facenet_tf.face_pipeline import FacePipeline
     from facenet_tf.inference import get_embedder
+    from facenet_tf.pretrained.cache import weights_sha256
 
-    stamp = os.path.getmtime(model) if os.path.isfile(model) else 0
+    embedder = get_embedder(model)
+    weights = weights_sha256(embedder.model)
     policy = [] if on_no_face == "raise" else [on_no_face]
-    key = json.dumps([model, stamp, tag, paths, *policy, sorted(embed_kwargs.items())])
+    key = json.dumps([model, weights, tag, paths, *policy, sorted(embed_kwargs.items())])
     cache = Path(_CACHE.value) / f"{tag}_{hashlib.sha256(key.encode()).hexdigest()[:20]}.npy"
     if cache.is_file():
         return np.load(cache)
-    pipeline = FacePipeline(get_embedder(model), on_no_face=on_no_face)
+    pipeline = FacePipeline(embedder, on_no_face=on_no_face)
     vectors = pipeline.embed(paths, **embed_kwargs)
     cache.parent.mkdir(parents=True, exist_ok=True)
     np.save(cache, vectors)
     return vectors
-
-
-def read_metrics(workdir: str) -> list[dict]:
-    """The records of a training run's ``metrics.jsonl`` (a resumed run's repeats: last wins)."""
-    by_key: dict[tuple, dict] = {}
-    with open(Path(workdir) / "metrics.jsonl", encoding="utf-8") as f:
-        for line in f:
-            record = json.loads(line)
-            by_key[(record["step"], "val/accuracy" in record)] = record
-    return [by_key[k] for k in sorted(by_key)]
-
-
-def plot_runs(runs: dict[str, list[dict]], weights: dict[str, float], path: str) -> None:
-    """Left: within-model triplet loss and matched cross-model distance (mean of 5 records,
-    50 steps);
-    right: LFW view-1 DevTest accuracy of each run against the step. ``weights``: each
-    run's harmonic weight (its loss is triplet + weight * harmonic)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
-    for i, (label, records) in enumerate(runs.items()):
-        train = [r for r in records if "loss" in r]
-        steps = np.array([r["step"] for r in train])
-        kernel = np.ones(5) / 5
-        weight = weights.get(label, 0.0)
-        triplet = np.array([r["loss"] - weight * r.get("harmonic_loss", 0.0) for r in train])
-        left.plot(
-            steps[4:],
-            np.convolve(triplet, kernel, "valid"),
-            color=f"C{i}",
-            label=f"{label}: within-model triplet loss",
-        )
-        if "harmonic_matched_distance" in train[0]:
-            matched = np.array([r["harmonic_matched_distance"] for r in train])
-            left.plot(steps[4:], np.convolve(matched, kernel, "valid"), color=f"C{i}", ls="--",
-                      label=f"{label}: matched cross-model distance")  # fmt: skip
-        val = [r for r in records if "val/accuracy" in r]
-        right.plot([r["step"] for r in val], [100 * r["val/accuracy"] for r in val], "o-",
-                   color=f"C{i}", label=label)  # fmt: skip
-    left.set_xlabel("step")
-    left.set_yscale("log")
-    left.legend(fontsize=8)
-    left.set_title("training (mean of 50 steps)")
-    right.set_xlabel("step")
-    right.set_ylabel("LFW view-1 DevTest accuracy (%), new model alone")
-    right.grid(alpha=0.3)
-    right.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    print(f"curve -> {path}")
 
 
 def _summary(scores: dict) -> dict:
@@ -262,10 +216,12 @@ def main(argv: list[str]) -> int:
     if _PLOT.value:
         runs = dict(item.split("=", 1) for item in _RUNS.value)
         weights = {
-            label: json.loads((Path(w) / "config.json").read_text()).get("harmonic_weight", 0.0)
+            label: json.loads((Path(w.split("+")[0]) / "config.json").read_text()).get(
+                "harmonic_weight", 0.0
+            )
             for label, w in runs.items()
         }
-        records = {label: read_metrics(workdir) for label, workdir in runs.items()}
+        records = {label: read_stages(workdirs) for label, workdirs in runs.items()}
         plot_runs(records, weights, _PLOT.value)
         return 0
     model = _MODEL.value

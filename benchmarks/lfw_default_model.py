@@ -55,7 +55,10 @@ _MODEL = flags.DEFINE_string("model", None, "Registered model; default the defau
 _LFW_DIR = flags.DEFINE_string("lfw_dir", str(LFW / "lfw-deepfunneled"), "LFW image tree.")
 _PAIRS_DIR = flags.DEFINE_string("pairs_dir", str(LFW), "Folder of the pairs*.txt files.")
 _OUT = flags.DEFINE_string(
-    "output", str(ROOT / "benchmarks/results/lfw_default_model.json"), "JSON report."
+    "output",
+    None,
+    "JSON report; default benchmarks/results/lfw_default_model.json for the default model "
+    "and benchmarks/results/lfw_<model>.json for another.",
 )
 _CHOOSE = flags.DEFINE_bool("choose", False, "Step 1: face choice and flip on view 1.")
 _CALIBRATE = flags.DEFINE_bool("calibrate", False, "Step 2: default threshold on DevTrain.")
@@ -326,11 +329,24 @@ def far_points(model: str) -> dict:
     }
 
 
+def report_path(model: str) -> Path:
+    """The default report of ``model``: one file per model, so sections never mix."""
+    results = ROOT / "benchmarks" / "results"
+    if model == facenet_tf.default_model_name():
+        return results / "lfw_default_model.json"
+    return results / f"lfw_{model}.json"
+
+
 def main(argv):
     del argv
     model = _MODEL.value or facenet_tf.default_model_name()
-    out = Path(_OUT.value)
+    out = Path(_OUT.value or report_path(model))
     report = json.loads(out.read_text()) if out.exists() else {}
+    if report.get("model", model) != model:
+        raise app.UsageError(
+            f"--output {out} holds the report of {report['model']!r}, not {model!r}: its "
+            "sections would mix two models; pass another --output"
+        )
     report["model"] = model
     report["pipeline_defaults"] = describe(FacePipeline(model))
     if _CHOOSE.value:

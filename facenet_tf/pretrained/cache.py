@@ -71,6 +71,12 @@ def arrays_sha256(arrays: Mapping[str, np.ndarray]) -> str:
     return digest.hexdigest()
 
 
+def weights_sha256(model) -> str:
+    """Hex sha256 of a Keras model's weights (``arrays_sha256`` keyed by each weight's
+    path): the identity of the weights, whatever name the model goes by."""
+    return arrays_sha256({w.path: np.asarray(w) for w in model.weights})
+
+
 def check_file_sha256(path: str | os.PathLike, expected: str) -> None:
     """Raises ChecksumError naming ``path`` when its sha256 is not ``expected``."""
     actual = sha256_file(path)

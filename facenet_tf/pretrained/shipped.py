@@ -24,7 +24,7 @@ WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 
 # Registry name -> arrays_sha256 of its shipped weights.
 SHIPPED: dict[str, str] = {
-    "mobilefacenet_harmonic_dlib": "dcdf52e15147deeb6f53d354a08182de2e14c091603f421f90edc642ba8a2d4e",
+    "mobilefacenet_harmonic_dlib": "0a8727eb8a4256a50577fea087067264a0668a1aa0d207f4a7972f5184cc4e83",
 }
 
 

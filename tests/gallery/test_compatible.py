@@ -36,13 +36,13 @@ def test_harmonic_queries_find_the_enrolled_people(dlib_gallery):
     assert g.threshold() == cross_model_threshold(HARMONIC, "dlib_resnet_v1")
     truth = [f.parent.name for f in QUERIES]
     nearest = g.search(QUERIES, k=1).labels[:, 0].tolist()
-    # Measured with the released weights: 16 of the 18 queries find their person (the
+    # Measured with the released weights: 17 of the 18 queries find their person (the
     # model scores about 91% on cross-model LFW pairs); identify never names a wrong
     # person more often than search does, and accepts the right ones.
-    assert sum(a == b for a, b in zip(nearest, truth, strict=True)) >= 16
+    assert sum(a == b for a, b in zip(nearest, truth, strict=True)) >= 17
     named = g.identify(QUERIES)
     assert all(n in (None, s) for n, s in zip(named, nearest, strict=True))
-    assert sum(n == t for n, t in zip(named, truth, strict=True)) >= 16
+    assert sum(n == t for n, t in zip(named, truth, strict=True)) >= 17
 
 
 def test_cross_model_far_is_not_calibrated(dlib_gallery):

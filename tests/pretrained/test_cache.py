@@ -194,3 +194,22 @@ def test_dlib_weights_converted_into_facenet_tf_home(tmp_path, monkeypatch):
     path.write_bytes(b"corrupt")  # rebuilt, no error
     again = load_dlib_resnet_weights()
     np.testing.assert_array_equal(again["fc_kernel"], arrays["fc_kernel"])
+
+
+def test_weights_sha256_names_the_weights_not_the_model():
+    import keras
+
+    def build(name):
+        keras.utils.set_random_seed(0)
+        inputs = keras.Input((3,))
+        return keras.Model(inputs, keras.layers.Dense(2, name="dense")(inputs), name=name)
+
+    a, b = build("a"), build("b")
+    digest = hashlib.sha256()  # hand-computed over the weight paths, sorted
+    for w in sorted(a.weights, key=lambda w: w.path):
+        value = np.asarray(w).astype("<f4")
+        digest.update(f"{w.path}|{value.dtype.str}|{value.shape}|".encode())
+        digest.update(value.tobytes())
+    assert cache.weights_sha256(a) == digest.hexdigest() == cache.weights_sha256(b)
+    b.get_layer("dense").bias.assign([0.0, 1e-6])
+    assert cache.weights_sha256(b) != cache.weights_sha256(a)

@@ -37,10 +37,10 @@ MIN_COSINE = {
 
 
 # Post-training int8 of the shipped MobileFaceNet loses more than dlib's ResNet does on its
-# rarest faces (min cosine 0.897, mean 0.995 over 1,000 CelebA faces in docs/export/parity_
-# mobilefacenet_harmonic_dlib.md; min 0.968, mean 0.996 on the 24 faces here): a measured
+# rarest faces (min cosine 0.945, mean 0.997 over 1,000 CelebA faces in docs/export/parity_
+# mobilefacenet_harmonic_dlib.md; min 0.993, mean 0.998 on the 24 faces here): a measured
 # floor, not a target. Its mean is held to the pretrained bound below.
-KNOWN_WEAK = {("mobilefacenet_harmonic_dlib", "int8"): 0.96}
+KNOWN_WEAK = {("mobilefacenet_harmonic_dlib", "int8"): 0.98}
 MIN_MEAN_COSINE_INT8 = 0.99
 
 
@@ -76,9 +76,10 @@ def test_registered_model_variant(name, quantization, celeba_paths):
             assert cos.mean() >= MIN_MEAN_COSINE_INT8, f"{name}: mean cosine {cos.mean():.6f}"
 
 
-# CelebA photos that drive the shipped harmonic MobileFaceNet's last layers to 20-60 times
-# their typical range (found by ``facenet_tf.export.calibration.activation_peaks`` over
-# 1,000 training crops).
+# CelebA photos that drove the first release of the harmonic MobileFaceNet's last layers to
+# 20-60 times their typical range (found by ``facenet_tf.export.calibration.activation_peaks``
+# over 1,000 training crops); with them in plain min/max calibration the shipped weights'
+# mean cosine falls to 0.963, against 0.997 with the outlier-robust choice.
 LOUD_FACES = ("5029/085271.jpg", "8717/190643.jpg", "10082/004061.jpg")
 
 

@@ -106,3 +106,12 @@ def test_config_validation(tmp_path):
                             representative_dir="../shared/data/lfw/lfw-deepfunneled")  # fmt: skip
     with pytest.raises(InvalidInputError, match=".tflite"):
         tflite.TFLiteConfig(model="m", quantization="float32", output="a.bin")
+    for bad in (0.0, -5.0, 100.5, float("nan")):
+        with pytest.raises(InvalidInputError, match="--calibration_percentile"):
+            tflite.TFLiteConfig(model="m", quantization="int8", output="a.tflite",
+                                representative_dir="d", calibration_percentile=bad)  # fmt: skip
+
+
+def test_convert_rejects_a_bad_calibration_percentile(tiny_info, calibration_faces):
+    with pytest.raises(InvalidInputError, match="calibration_percentile"):
+        tflite.convert(tiny_info, "int8", calibration_faces, calibration_percentile=0)

@@ -20,6 +20,8 @@ from absl import app, flags, logging
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from facenet_tf.export import calibration  # noqa: E402  (numpy only; --help stays light)
+
 _MODEL = flags.DEFINE_string("model", None, "Registered model name or .keras file.")
 _SHARED_DATA_DIR = flags.DEFINE_string(
     "shared_data_dir", "../shared/data", "Shared data (celeba/, lfw/)."
@@ -31,7 +33,9 @@ _WORKDIR = flags.DEFINE_string(
 _NUM_FACES = flags.DEFINE_integer("num_faces", 1000, "CelebA faces for the cosine columns.")
 _NUM_CALIBRATION = flags.DEFINE_integer("num_calibration", 200, "CelebA faces for int8.")
 _CALIBRATION_PERCENTILE = flags.DEFINE_float(
-    "calibration_percentile", 98.0, "int8: outlier faces above this percentile are left out."
+    "calibration_percentile",
+    calibration.DEFAULT_PERCENTILE,
+    "int8: outlier faces above this percentile are left out.",
 )
 _LATENCY_RUNS = flags.DEFINE_integer("latency_runs", 50, "Timed invocations per figure.")
 _THREADS = flags.DEFINE_list("threads", ["1", "4"], "Thread counts for latency.")

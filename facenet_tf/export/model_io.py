@@ -140,15 +140,18 @@ def max_form_prelu(model: keras.Model) -> keras.Model:
     tensors (e.g. the last layer's ``input``) are its own. A PReLU with a slope above 1
     is kept as it is. Returns ``model`` itself when there is nothing to replace."""
 
-    def replaceable(layer) -> bool:
-        return type(layer) is keras.layers.PReLU and bool(np.all(layer.get_weights()[0] <= 1))
-
-    if not any(replaceable(layer) for layer in model.layers):
+    slopes = {
+        layer.name: alpha
+        for layer in model.layers
+        if type(layer) is keras.layers.PReLU
+        and np.all((alpha := keras.ops.convert_to_numpy(layer.alpha)) <= 1)
+    }
+    if not slopes:
         return model
 
     def clone(layer):
-        if replaceable(layer):
-            return MaxFormPReLU(layer.get_weights()[0], name=layer.name, dtype=layer.dtype_policy)
+        if layer.name in slopes:
+            return MaxFormPReLU(slopes[layer.name], name=layer.name, dtype=layer.dtype_policy)
         if type(layer) is keras.layers.UnitNormalization:
             return keras.layers.UnitNormalization.from_config(layer.get_config())
         return layer

@@ -144,6 +144,20 @@ def figures_triplet_loss(data: dict) -> list[Figure]:
     ]
 
 
+def figures_train_step(data: dict) -> list[Figure]:
+    """``train_step.json``: seconds a training step, fused layers beside Keras's own."""
+    p, k = data["batch"]
+    return [
+        Figure(
+            f"training step {data['model']}, P x K = {p} x {k} (s)",
+            data["fused_median_s"],
+            data["keras_median_s"],
+            False,
+            "Keras BatchNormalization and PReLU",
+        )
+    ]
+
+
 def figures_lfw_cost(data: dict) -> list[Figure]:
     """``lfw_default_model.json`` (``--cost``): photos/s of ``facenet_tf.embed``."""
     cost = data["flip_cost"]
@@ -197,6 +211,7 @@ FIGURES: dict[str, Callable[[object], list[Figure]]] = {
     "detect_photos": figures_detect_photos,
     "detect_align": figures_detect_align,
     "triplet_loss": figures_triplet_loss,
+    "train_step": figures_train_step,
     "lfw_default_model": figures_lfw_cost,
     "embed_photos": figures_embed_photos,
     "embed_help": figures_embed_help,
@@ -208,6 +223,7 @@ TITLES = {
     "detect_photos": ("MTCNN detection, 1280x720 photos (ms/photo)", "mtcnn package"),
     "detect_align": ("detect + align LFW (crops/s)", "mtcnn package"),
     "triplet_loss": ("triplet losses, fwd+bwd (ms)", "previous implementation"),
+    "train_step": ("training step, mobilefacenet (s)", "Keras BatchNormalization and PReLU"),
     "lfw_default_model": ("facenet_tf.embed, LFW photos (photos/s)", None),
     "embed_photos": ("facenet_tf.embed(paths), LFW view-2 photos (photos/s)", "no prefetch"),
     "embed_help": ("`facenet-tf embed --help` wall time (s)", None),
@@ -328,6 +344,7 @@ BENCHMARKS = (
         quick=("--batch_sizes=1800", "--repeats=3"),
         output_flag="--csv",
     ),
+    Benchmark("train_step", "train_step.py", "train_step.json", quick=("--repeats=2",)),
     Benchmark(
         "lfw_default_model",
         "lfw_default_model.py",

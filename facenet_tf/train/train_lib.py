@@ -38,6 +38,7 @@ from facenet_tf.train import checkpointing, schedules, summaries
 from facenet_tf.train import config as config_lib
 from facenet_tf.train import strategy as strategy_lib
 from facenet_tf.train.config import TrainConfig, tfrecord_files
+from facenet_tf.train.fast_layers import fast_training_model
 from facenet_tf.train.validation import make_validator
 
 _LOSSES = {
@@ -215,6 +216,9 @@ class Trainer:
                 "regression_weight": config.harmonic_regression_weight,
             }
         train_model = _with_feature_output(model)
+        if config.fused_layers:  # same function and variables, fused kernels
+            train_model = fast_training_model(train_model)
+        self.train_model = train_model
         forward = lambda images: train_model(images, training=True)  # noqa: E731
         # XLA compiles the forward pass and, through it, its gradient; the collectives of
         # the global-batch loss and the optimizer's all-reduce stay outside.

@@ -126,6 +126,7 @@ NON_DEFAULT = {
     "seed": ("9", 9, []),
     "precision": ("mixed_bfloat16", "mixed_bfloat16", []),
     "xla": (True, True, []),
+    "fused_layers": (False, False, []),
     "deterministic": (True, True, []),
     "strategy": ("mirrored", "mirrored", []),
     "tpu": ("local", "local", ["--strategy=tpu", "--xla"]),

@@ -347,7 +347,16 @@ def main(argv):
             f"--output {out} holds the report of {report['model']!r}, not {model!r}: its "
             "sections would mix two models; pass another --output"
         )
+    from facenet_tf.pretrained.cache import weights_sha256
+
+    weights = weights_sha256(facenet_tf.get_embedder(model).model)
+    if report and report.get("weights_sha256") != weights:
+        # Figures of other weights under the same name (retrained, reshipped) must not
+        # stand beside this run's: the report starts again.
+        print(f"{out}: written for other weights of {model!r}; its old sections are dropped")
+        report = {}
     report["model"] = model
+    report["weights_sha256"] = weights
     report["pipeline_defaults"] = describe(FacePipeline(model))
     if _CHOOSE.value:
         report["choose_view1"] = choose(model)

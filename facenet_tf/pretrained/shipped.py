@@ -24,7 +24,7 @@ WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 
 # Registry name -> arrays_sha256 of its shipped weights.
 SHIPPED: dict[str, str] = {
-    "mobilefacenet_harmonic_dlib": "0a8727eb8a4256a50577fea087067264a0668a1aa0d207f4a7972f5184cc4e83",
+    "mobilefacenet_harmonic_dlib": "a0a3ec731c4e961881894148b3307bf466c4bf28aadf63c7537214e9d0e62361",
 }
 
 

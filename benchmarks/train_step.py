@@ -32,6 +32,7 @@ sys.path.insert(0, str(REPO))
 _MODEL = flags.DEFINE_string("model", "mobilefacenet", "Registry model.")
 _BATCH = flags.DEFINE_string("batch", "16x4", "P x K: identities x images per identity.")
 _REPEATS = flags.DEFINE_integer("repeats", 5, "Timed steps per trainer.")
+_WARMUP = flags.DEFINE_integer("warmup", 4, "Untimed steps per trainer first.")
 _OUTPUT = flags.DEFINE_string(
     "output", str(REPO / "benchmarks/results/train_step.json"), "JSON result file."
 )
@@ -69,8 +70,8 @@ def _trainer(model_name: str, fused: bool, batch: tuple[int, int]):
     labels = tf.repeat(tf.range(p, dtype=tf.int64), k)
     data = tf.data.Dataset.from_tensors({"image": images, "label": labels}).repeat()
     iterator = iter(data)
-    trainer.train_loop(iterator)  # trace and warm up
-    trainer.train_loop(iterator)
+    for _ in range(_WARMUP.value):  # trace, compile and warm up (the fused PReLU's XLA
+        trainer.train_loop(iterator)  # loops finish compiling over the first steps)
     return lambda: trainer.train_loop(iterator)["loss"].numpy()
 
 

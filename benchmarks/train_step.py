@@ -38,7 +38,7 @@ _OUTPUT = flags.DEFINE_string(
 )
 
 
-def _trainer(model_name: str, fused: bool, batch: tuple[int, int]):
+def _trainer(model_name: str, fused: bool, batch: tuple[int, int], workdir: str):
     import keras
     import tensorflow as tf
 
@@ -50,7 +50,7 @@ def _trainer(model_name: str, fused: bool, batch: tuple[int, int]):
     config = TrainConfig(
         model=model_name,
         data_dir=(str(REPO),),  # validated, never read: the batches are synthetic
-        workdir=tempfile.mkdtemp(),
+        workdir=workdir,  # validated, never written
         identities_per_batch=batch[0],
         images_per_identity=batch[1],
         optimizer="adam",
@@ -79,16 +79,17 @@ def main(argv):
     del argv
     batch = tuple(int(v) for v in _BATCH.value.lower().split("x"))
     load_start = os.getloadavg()[0]
-    steps = {
-        "fused": _trainer(_MODEL.value, True, batch),
-        "keras": _trainer(_MODEL.value, False, batch),
-    }
-    times: dict[str, list[float]] = {name: [] for name in steps}
-    for _ in range(_REPEATS.value):
-        for name, run in steps.items():
-            start = time.perf_counter()
-            run()
-            times[name].append(time.perf_counter() - start)
+    with tempfile.TemporaryDirectory() as workdir:
+        steps = {
+            "fused": _trainer(_MODEL.value, True, batch, workdir),
+            "keras": _trainer(_MODEL.value, False, batch, workdir),
+        }
+        times: dict[str, list[float]] = {name: [] for name in steps}
+        for _ in range(_REPEATS.value):
+            for name, run in steps.items():
+                start = time.perf_counter()
+                run()
+                times[name].append(time.perf_counter() - start)
     result = {
         "model": _MODEL.value,
         "batch": list(batch),

@@ -116,7 +116,7 @@ class FusedTrainingPReLU(keras.layers.Layer):
         super().__init__(name=f"{layer.name}_fused_training", **kwargs)
         self.layer = layer
 
-    def call(self, x, training=None):
+    def call(self, x):
         alpha = self.layer.alpha
         if (
             x.dtype != tf.float32
@@ -146,17 +146,16 @@ def fast_training_model(model: keras.Model) -> keras.Model:
     ``BatchNormalization`` and ``PReLU`` computed by the fused forms above.
 
     Args:
-        model: a functional Keras model (a model of another kind is returned as it is).
+        model: a functional Keras model. A Sequential or subclassed model is returned as
+            it is, and so are the layers of a model nested inside it (not recursed into).
 
     Returns:
         The model to call with ``training=True`` in a training step; its outputs equal
         ``model``'s up to float rounding, and its updates go to ``model``'s variables.
     """
-    if not isinstance(model, keras.Model) or not hasattr(model, "_run_through_graph"):
-        return model
     try:
         return keras.models.clone_model(
             model, clone_function=lambda layer: layer, call_function=_call
         )
-    except ValueError:  # e.g. a Sequential or subclassed model: no call_function
+    except ValueError:  # Keras refuses call_function for Sequential and subclassed models
         return model

@@ -23,11 +23,12 @@ from facenet_tf.train.fast_layers import (
 EPS32 = float(np.finfo(np.float32).eps)
 
 
-def _grads(layer_or_fn, x, dy, variables, training=True):
+def _grads(layer, x, dy, variables):
+    """Training-mode output and d(sum(y * dy)) / d[x, *variables]."""
     x = tf.constant(x)
     with tf.GradientTape() as tape:
         tape.watch(x)
-        y = layer_or_fn(x, training=training) if training is not None else layer_or_fn(x)
+        y = layer(x, training=True)
         loss = tf.reduce_sum(y * dy)
     return y.numpy(), [g.numpy() for g in tape.gradient(loss, [x, *variables])]
 

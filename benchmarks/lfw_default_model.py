@@ -21,11 +21,15 @@ Three steps, in the order the LFW protocol allows:
    photos there; written beside the DevTrain threshold in ``thresholds.json`` (the
    ``far`` record that ``facenet_tf.thresholds.far_threshold`` and ``verify(far=)``
    read). Embeddings are cached under ``--far_cache_dir`` (see
-   ``benchmarks/far_thresholds.py``).
+   ``benchmarks/far_thresholds.py``). A model trained on CelebA is calibrated on the
+   identities held out from its training only (``--far_identities``, e.g. the harmonic
+   split's ``heldout/``), never on its training identities.
 
 Usage (steps 1-3, about 20 minutes on 2 cores; step 4 about 12 more):
     python benchmarks/lfw_default_model.py --choose --cost --calibrate --view2
     python benchmarks/lfw_default_model.py --far
+    python benchmarks/lfw_default_model.py --model=mobilefacenet_harmonic_dlib --far
+        --far_identities=$H/split/heldout --fars=1e-2,1e-3,1e-4
 """
 
 from __future__ import annotations
@@ -79,7 +83,31 @@ _CELEBA_DIR = flags.DEFINE_string(
 _FAR_CACHE = flags.DEFINE_string(
     "far_cache_dir", None, "Embedding cache of --far; default $FACENET_TF_HOME/celeba_far."
 )
+_FAR_IDENTITIES = flags.DEFINE_string(
+    "far_identities",
+    None,
+    "--far on these CelebA identities only: a folder whose subfolders are named by "
+    "identity (a harmonic model's held-out split, harmonic_eval.py --make_split's "
+    "heldout/), for a model trained on the other CelebA identities.",
+)
 FAR_COMMAND = "python benchmarks/lfw_default_model.py --far"
+
+
+def restrict_identities(
+    paths: list[Path], labels: np.ndarray, folder: str | None
+) -> tuple[list[Path], np.ndarray]:
+    """The images of the identities named by ``folder``'s subfolders (all without it).
+
+    Raises:
+        app.UsageError: ``folder`` names no CelebA identity.
+    """
+    if not folder:
+        return paths, labels
+    names = {int(d.name) for d in Path(folder).iterdir() if d.is_dir() and d.name.isdigit()}
+    keep = np.isin(labels, sorted(names))
+    if not keep.any():
+        raise app.UsageError(f"--far_identities={folder}: no subfolder names a CelebA identity")
+    return [p for p, k in zip(paths, keep, strict=True) if k], labels[keep]
 
 
 def _evaluator(name: str) -> PairEvaluator:
@@ -211,7 +239,9 @@ def far_points(model: str) -> dict:
     """Step 4: thresholds at each FAR of ``--fars`` over every CelebA pair."""
     fars = sorted((float(f) for f in _FARS.value), reverse=True)
     celeba = Path(_CELEBA_DIR.value)
-    paths, labels = far_thresholds.celeba_images(celeba)
+    paths, labels = restrict_identities(
+        *far_thresholds.celeba_images(celeba), _FAR_IDENTITIES.value
+    )
     cache = Path(_FAR_CACHE.value) if _FAR_CACHE.value else cache_home() / "celeba_far"
     start = time.perf_counter()
     vectors, unreadable = far_thresholds.embed_cached(paths, model, cache)
@@ -257,13 +287,22 @@ def far_points(model: str) -> dict:
     id_pairs = np.sort(lab[fa], axis=1)
     uniq, counts = np.unique(id_pairs, axis=0, return_counts=True)
     top = np.argsort(-counts, kind="stable")[:10]
+    which = (
+        f"the {len(np.unique(labels))} identities held out from the model's training "
+        "(--far_identities) of the CelebA images"
+        if _FAR_IDENTITIES.value
+        else "the CelebA images"
+    )
+    command = FAR_COMMAND + (f" --model={model}" if _MODEL.value else "")
+    if _FAR_IDENTITIES.value:
+        command += " --far_identities=HELDOUT_SPLIT --fars=" + ",".join(_FARS.value)
     record = {
         "source": "largest squared-L2 threshold whose false-accept rate over every "
-        "cross-identity pair of the CelebA images in shared/data/celeba (identities "
+        f"cross-identity pair of {which} in shared/data/celeba (identities "
         "disjoint from LFW; aligned_178x218, aligned_89x109, wild) is <= far; TAR over "
         "every same-identity pair of two different photos; facenet_tf.embed with its "
         "defaults, photos without a detected face left out",
-        "command": FAR_COMMAND,
+        "command": command,
         "pipeline": describe(FacePipeline(model)),
         "images": len(paths),
         "images_without_face": int(lost.sum()) - len(unreadable),

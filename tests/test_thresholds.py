@@ -205,6 +205,26 @@ def test_unlisted_far_and_uncalibrated_model_are_refused():
         thresholds.operating_points("nn4")
 
 
+def test_harmonic_far_table_is_on_identities_it_never_saw():
+    # The shipped harmonic model trained on CelebA minus 312 held-out identities; its
+    # operating points come from those alone, so the table is smaller and says so.
+    rec = TABLE["mobilefacenet_harmonic_dlib"]["far"]
+    assert "held out from the model's training" in rec["source"]
+    assert "--model=mobilefacenet_harmonic_dlib --far_identities=" in rec["command"]
+    assert rec["identities_used"] == 312
+    assert rec["pipeline"] == TABLE["mobilefacenet_harmonic_dlib"]["pipeline"]
+    m, g = rec["impostor_pairs"], rec["genuine_pairs"]
+    n = rec["images_used"]  # every pair of kept images is counted once
+    assert m + g + rec["same_photo_pairs_left_out"] == n * (n - 1) // 2
+    pts = sorted(rec["points"], key=lambda p: -p["far"])
+    assert [p["far"] for p in pts] == [1e-2, 1e-3, 1e-4]  # 1e-5 would rest on 17 pairs
+    for p in pts:
+        assert p["false_accepts"] <= p["far"] * m < p["false_accepts"] + 2
+        assert thresholds.far_threshold("mobilefacenet_harmonic_dlib", p["far"]) == p["threshold"]
+    with pytest.raises(InvalidInputError, match="1e-05 is not calibrated"):
+        thresholds.far_threshold("mobilefacenet_harmonic_dlib", 1e-5)
+
+
 def test_devtrain_threshold_unchanged():
     assert thresholds.devtrain_threshold(MODEL) == TABLE[MODEL]["threshold"]
     assert thresholds.devtrain_threshold("nn4") is None

@@ -55,3 +55,25 @@ def test_sections_of_other_weights_under_the_same_name_are_dropped(tmp_path):
     assert "view2" not in report
     assert "old sections are dropped" in proc.stdout
     assert len(report["weights_sha256"]) == 64 and report["weights_sha256"] != "0" * 64
+
+
+def test_far_identities_keep_only_the_named_identities(tmp_path):
+    for name in ("10", "30", "notes"):
+        (tmp_path / "split" / name).mkdir(parents=True)
+    (tmp_path / "empty" / "x").mkdir(parents=True)
+    code = (
+        "import sys, numpy as np; from pathlib import Path; "
+        "from benchmarks.lfw_default_model import restrict_identities; "
+        "p = [Path(f'{i}.jpg') for i in range(6)]; "
+        "lab = np.array([10, 20, 30, 10, 40, 30]); "
+        "q, l = restrict_identities(p, lab, sys.argv[1]); "
+        "print([x.name for x in q], l.tolist()); "
+        "q, l = restrict_identities(p, lab, None); print(len(q), l.tolist()); "
+        "restrict_identities(p, lab, sys.argv[2])"
+    )
+    proc = _python("-c", code, str(tmp_path / "split"), str(tmp_path / "empty"))
+    lines = proc.stdout.splitlines()
+    assert lines[0] == "['0.jpg', '2.jpg', '3.jpg', '5.jpg'] [10, 30, 10, 30]"
+    assert lines[1] == "6 [10, 20, 30, 10, 40, 30]"
+    assert proc.returncode != 0 and "no subfolder names a CelebA identity" in proc.stderr
+    assert str(tmp_path / "empty") in proc.stderr

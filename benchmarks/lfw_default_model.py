@@ -287,14 +287,14 @@ def far_points(model: str) -> dict:
     id_pairs = np.sort(lab[fa], axis=1)
     uniq, counts = np.unique(id_pairs, axis=0, return_counts=True)
     top = np.argsort(-counts, kind="stable")[:10]
-    which = (
-        f"the {len(np.unique(labels))} identities held out from the model's training "
-        "(--far_identities) of the CelebA images"
-        if _FAR_IDENTITIES.value
-        else "the CelebA images"
-    )
-    command = FAR_COMMAND + (f" --model={model}" if _MODEL.value else "")
+    which, command = "the CelebA images", FAR_COMMAND
+    if model != facenet_tf.default_model_name():
+        command += f" --model={model}"
     if _FAR_IDENTITIES.value:
+        which = (
+            f"the {len(np.unique(labels))} identities held out from the model's training "
+            "(--far_identities) among the CelebA images"
+        )
         command += " --far_identities=HELDOUT_SPLIT --fars=" + ",".join(_FARS.value)
     record = {
         "source": "largest squared-L2 threshold whose false-accept rate over every "
